@@ -1,0 +1,39 @@
+"""Command line entry point: `azure-jit-operator run | emulator | demo`.
+
+Each subcommand's work lives in its own module; this file only parses arguments and
+dispatches, so importing it starts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+NOT_AVAILABLE = 2
+
+
+def _not_available(name: str) -> int:
+    print(f"azure-jit-operator {name}: not available yet", file=sys.stderr)
+    return NOT_AVAILABLE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="azure-jit-operator",
+        description="Declarative Azure Just-in-Time VM access for Kubernetes.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the operator against the current kubeconfig")
+    sub.add_parser("emulator", help="serve the local Azure Resource Manager emulator")
+    sub.add_parser("demo", help="run control plane, emulator, operator and the examples")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return _not_available(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

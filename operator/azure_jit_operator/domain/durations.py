@@ -40,7 +40,9 @@ def format_kube_duration(value: timedelta) -> str:
     hours, rest = divmod(total, 3600)
     minutes, seconds = divmod(rest, 60)
     text = "".join(
-        f"{amount}{unit}" for amount, unit in ((hours, "h"), (minutes, "m"), (seconds, "s")) if amount
+        f"{amount}{unit}"
+        for amount, unit in ((hours, "h"), (minutes, "m"), (seconds, "s"))
+        if amount
     )
     return text or "0s"
 
@@ -65,7 +67,9 @@ def format_iso_duration(value: timedelta) -> str:
     hours, rest = divmod(total, 3600)
     minutes, seconds = divmod(rest, 60)
     text = "".join(
-        f"{amount}{unit}" for amount, unit in ((hours, "H"), (minutes, "M"), (seconds, "S")) if amount
+        f"{amount}{unit}"
+        for amount, unit in ((hours, "H"), (minutes, "M"), (seconds, "S"))
+        if amount
     )
     return "PT" + (text or "0S")
 

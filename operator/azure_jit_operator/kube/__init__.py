@@ -1,0 +1,1 @@
+"""Kubernetes adapter: status, condition and Event writing, object lookups."""

@@ -1,0 +1,18 @@
+// Command kube-apiserver is the upstream Kubernetes API server, built from the pinned
+// k8s.io/kubernetes module for the integration-test control plane.
+package main
+
+import (
+	"os"
+
+	"k8s.io/component-base/cli"
+	_ "k8s.io/component-base/logs/json/register" // --logging-format=json, as upstream
+	_ "k8s.io/component-base/metrics/prometheus/clientgo"
+	_ "k8s.io/component-base/metrics/prometheus/version"
+	"k8s.io/kubernetes/cmd/kube-apiserver/app"
+)
+
+func main() {
+	command := app.NewAPIServerCommand()
+	os.Exit(cli.Run(command))
+}

@@ -1,0 +1,109 @@
+"""Operator settings: read once at start from the environment (and CLI flags), validated,
+then passed explicitly. Nothing reads the environment anywhere else."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from pathlib import Path
+
+from .domain.durations import DurationError, parse_kube_duration
+
+PUBLIC_ARM_ENDPOINT = "https://management.azure.com"
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names the variable and the fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    arm_endpoint: str = PUBLIC_ARM_ENDPOINT
+    ca_bundle: Path | None = None
+    metrics_port: int = 9090
+    health_port: int = 8080
+    close_grace: timedelta = timedelta(seconds=30)
+    drift_interval: timedelta = timedelta(minutes=5)
+    terminal_ttl: timedelta = timedelta(hours=24)
+    namespaces: tuple[str, ...] = ()
+    log_format: str = "json"
+    log_level: str = "INFO"
+    kubeconfig: Path | None = None
+    peering_name: str = "azure-jit-operator"
+    standalone: bool = False
+
+    @property
+    def clusterwide(self) -> bool:
+        return not self.namespaces
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        defaults = cls()
+        ca = env.get("AZURE_JIT_CA_BUNDLE")
+        kubeconfig = env.get("AZURE_JIT_KUBECONFIG")
+        settings = cls(
+            arm_endpoint=env.get("AZURE_JIT_ARM_ENDPOINT", defaults.arm_endpoint).rstrip("/"),
+            ca_bundle=Path(ca) if ca else None,
+            metrics_port=_port(env, "AZURE_JIT_METRICS_PORT", defaults.metrics_port),
+            health_port=_port(env, "AZURE_JIT_HEALTH_PORT", defaults.health_port),
+            close_grace=_duration(env, "AZURE_JIT_CLOSE_GRACE", defaults.close_grace),
+            drift_interval=_duration(env, "AZURE_JIT_DRIFT_INTERVAL", defaults.drift_interval),
+            terminal_ttl=_duration(env, "AZURE_JIT_TERMINAL_TTL", defaults.terminal_ttl),
+            namespaces=tuple(
+                ns.strip() for ns in env.get("AZURE_JIT_NAMESPACES", "").split(",") if ns.strip()
+            ),
+            log_format=env.get("AZURE_JIT_LOG_FORMAT", defaults.log_format),
+            log_level=env.get("AZURE_JIT_LOG_LEVEL", defaults.log_level).upper(),
+            kubeconfig=Path(kubeconfig) if kubeconfig else None,
+            peering_name=env.get("AZURE_JIT_PEERING_NAME", defaults.peering_name),
+            standalone=env.get("AZURE_JIT_STANDALONE", "").lower() in ("1", "true", "yes"),
+        )
+        return settings.validated()
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """Apply CLI flags (None means "not given") and validate again."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        return replace(self, **given).validated()  # type: ignore[arg-type]
+
+    def validated(self) -> Settings:
+        if not self.arm_endpoint.startswith("https://"):
+            raise SettingsError(
+                f"AZURE_JIT_ARM_ENDPOINT={self.arm_endpoint!r}: must be an https:// URL "
+                "(Azure Resource Manager or the emulator)"
+            )
+        if self.ca_bundle is not None and not self.ca_bundle.is_file():
+            raise SettingsError(
+                f"AZURE_JIT_CA_BUNDLE={self.ca_bundle}: no such file; point it at the PEM CA "
+                "bundle that signs the ARM endpoint (the emulator prints its path)"
+            )
+        if self.close_grace < timedelta(seconds=2):
+            raise SettingsError("AZURE_JIT_CLOSE_GRACE: must be at least 2s")
+        if self.drift_interval < timedelta(seconds=5):
+            raise SettingsError("AZURE_JIT_DRIFT_INTERVAL: must be at least 5s")
+        if self.log_format not in ("json", "plain"):
+            raise SettingsError("AZURE_JIT_LOG_FORMAT: must be json or plain")
+        if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise SettingsError("AZURE_JIT_LOG_LEVEL: must be DEBUG, INFO, WARNING or ERROR")
+        return self
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not 0 <= int(raw) <= 65535:
+        raise SettingsError(f"{name}={raw!r}: must be a port number (0 picks a free port)")
+    return int(raw)
+
+
+def _duration(env: Mapping[str, str], name: str, default: timedelta) -> timedelta:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return parse_kube_duration(raw)
+    except DurationError as exc:
+        raise SettingsError(f"{name}: {exc}") from None

@@ -1,11 +1,16 @@
-"""Shared access to one VM port: what Azure should allow, given every live request.
+"""Shared access to one VM port: who holds it and what Azure should allow.
 
-Azure JIT keeps one grant per VM port: a newer initiate replaces the older one's allow
-rule. So two requests for the same port must travel in one initiate. The grant carries the
-union of the live requests' source prefixes and ends at the *earliest* of their expiries;
-when that member leaves, the operator re-initiates for the rest. Azure's own endTimeUtc
-therefore never keeps anyone's access past their own expiry, even while the operator is
-down (the others then lose access early: fail closed, never open).
+Azure JIT keeps one grant per VM port, and its initiate API carries exactly one source
+prefix per port: a newer initiate replaces the older one's allow rule. So:
+
+- requests from the *same* source share one grant; it ends at the latest member's expiry
+  (the same source legitimately needs it until then), and is re-initiated with an earlier
+  end when that member leaves early;
+- a request from a *different* source waits until the port is free, rather than silently
+  cutting the holder off (or being cut off by Azure later).
+
+Azure's own endTimeUtc therefore never keeps a source open past the latest expiry of the
+requests made for that source, even while the operator is down.
 """
 
 from __future__ import annotations
@@ -42,9 +47,23 @@ class PortGrant:
     """What Azure should allow on one VM port right now."""
 
     port: int
-    prefixes: tuple[str, ...]
+    prefix: str
     end: datetime
     members: tuple[RequestRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PortBusy:
+    """Why a claim must wait: the port is held for another source until ``until``."""
+
+    port: int
+    holder_prefix: str
+    holders: tuple[RequestRef, ...]
+    until: datetime
+
+
+class InconsistentClaimsError(ValueError):
+    """Live claims on one port disagree on the source (never created by the operator)."""
 
 
 def live_claims(claims: Iterable[Claim], *, now: datetime) -> tuple[Claim, ...]:
@@ -56,34 +75,66 @@ def grant_for_port(claims: Iterable[Claim], port: int, *, now: datetime) -> Port
     members = [c for c in live_claims(claims, now=now) if c.port == port]
     if not members:
         return None
+    prefixes = {c.prefix for c in members}
+    if len(prefixes) > 1:
+        raise InconsistentClaimsError(
+            f"port {port} is claimed for several sources: {sorted(prefixes)}"
+        )
     return PortGrant(
         port=port,
-        prefixes=tuple(sorted({c.prefix for c in members})),
-        end=min(c.expires_at for c in members),
+        prefix=members[0].prefix,
+        end=max(c.expires_at for c in members),
         members=tuple(sorted({c.request for c in members})),
     )
+
+
+def busy_ports(
+    existing: Iterable[Claim], wanted: Iterable[Claim], *, now: datetime
+) -> list[PortBusy]:
+    """Ports of ``wanted`` held by other requests for a different source."""
+    existing_live = live_claims(existing, now=now)
+    busy = []
+    for claim in wanted:
+        holders = [
+            c
+            for c in existing_live
+            if c.port == claim.port and c.prefix != claim.prefix and c.request != claim.request
+        ]
+        if holders:
+            busy.append(
+                PortBusy(
+                    port=claim.port,
+                    holder_prefix=holders[0].prefix,
+                    holders=tuple(sorted({c.request for c in holders})),
+                    until=max(c.expires_at for c in holders),
+                )
+            )
+    return busy
 
 
 def sources_beyond_grant(granted_sources: Iterable[str], grant: PortGrant | None) -> list[str]:
     """Sources an observed allow rule admits that the grant does not cover.
 
-    A source is covered when it lies inside one of the grant's prefixes; with no grant,
-    every observed source is beyond it.
+    With no grant, every observed source is beyond it.
     """
-    allowed = tuple(parse_prefix(p) for p in grant.prefixes) if grant else ()
+    allowed = parse_prefix(grant.prefix) if grant else None
     beyond = []
     for source in granted_sources:
         parsed = _parsed_or_none(source)
         # A source we cannot read (e.g. a service tag) is never assumed covered.
-        if parsed is None or not any(a.contains(parsed) for a in allowed):
+        if parsed is None or allowed is None or not allowed.contains(parsed):
             beyond.append(source)
     return beyond
 
 
 def grant_is_served(granted_sources: Iterable[str], grant: PortGrant) -> bool:
-    """True when the observed sources admit every prefix of the grant."""
-    observed = [p for p in map(_parsed_or_none, granted_sources) if p is not None]
-    return all(any(o.contains(parse_prefix(p)) for o in observed) for p in grant.prefixes)
+    """True when an observed allow rule admits the grant's prefix."""
+    wanted = parse_prefix(grant.prefix)
+    return any(
+        observed.contains(wanted)
+        for observed in map(_parsed_or_none, granted_sources)
+        if observed is not None
+    )
 
 
 def _parsed_or_none(text: str) -> SourcePrefix | None:

@@ -1,10 +1,16 @@
-"""Two requests for one VM port share one Azure grant that never outlives any member."""
+"""Requests for one VM port share a grant only when they share the source; otherwise the
+later one waits instead of silently cutting the holder off."""
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from azure_jit_operator.domain.grants import (
     Claim,
+    InconsistentClaimsError,
+    PortBusy,
     RequestRef,
+    busy_ports,
     grant_for_port,
     grant_is_served,
     sources_beyond_grant,
@@ -12,6 +18,7 @@ from azure_jit_operator.domain.grants import (
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 ALICE = RequestRef("team-web", "alice-ssh", "uid-a")
+ALICE_AGAIN = RequestRef("team-web", "alice-ssh-2", "uid-a2")
 BOB = RequestRef("team-web", "bob-ssh", "uid-b")
 
 
@@ -22,28 +29,47 @@ def claim(who: RequestRef, prefix: str, minutes: int, port: int = 22) -> Claim:
 def test_one_request_gets_its_own_prefix_until_its_own_expiry() -> None:
     grant = grant_for_port([claim(ALICE, "198.51.100.7/32", 60)], 22, now=NOW)
     assert grant is not None
-    assert (grant.prefixes, grant.end, grant.members) == (
-        ("198.51.100.7/32",),
+    assert (grant.prefix, grant.end, grant.members) == (
+        "198.51.100.7/32",
         NOW + timedelta(minutes=60),
         (ALICE,),
     )
 
 
-def test_two_requests_share_one_grant_that_ends_at_the_earliest_expiry() -> None:
-    grant = grant_for_port(
-        [claim(ALICE, "198.51.100.7/32", 60), claim(BOB, "203.0.113.9/32", 30)], 22, now=NOW
-    )
+def test_requests_from_the_same_source_share_one_grant_until_the_latest_expiry() -> None:
+    claims = [claim(ALICE, "198.51.100.7/32", 30), claim(ALICE_AGAIN, "198.51.100.7/32", 60)]
+    grant = grant_for_port(claims, 22, now=NOW)
     assert grant is not None
-    assert grant.prefixes == ("198.51.100.7/32", "203.0.113.9/32")
+    assert (grant.end, grant.members) == (NOW + timedelta(minutes=60), (ALICE, ALICE_AGAIN))
+
+
+def test_when_the_later_member_leaves_early_the_grant_ends_with_the_remaining_one() -> None:
+    remaining = [claim(ALICE, "198.51.100.7/32", 30)]
+    grant = grant_for_port(remaining, 22, now=NOW + timedelta(minutes=5))
+    assert grant is not None
     assert grant.end == NOW + timedelta(minutes=30)
-    assert grant.members == (ALICE, BOB)
 
 
-def test_when_the_earliest_member_expires_the_grant_narrows_to_the_rest() -> None:
-    claims = [claim(ALICE, "198.51.100.7/32", 60), claim(BOB, "203.0.113.9/32", 30)]
-    grant = grant_for_port(claims, 22, now=NOW + timedelta(minutes=30))
-    assert grant is not None
-    assert (grant.prefixes, grant.end) == (("198.51.100.7/32",), NOW + timedelta(minutes=60))
+def test_a_request_from_another_source_waits_and_is_told_who_holds_the_port() -> None:
+    existing = [claim(ALICE, "198.51.100.7/32", 45)]
+    assert busy_ports(existing, [claim(BOB, "203.0.113.9/32", 60)], now=NOW) == [
+        PortBusy(
+            port=22,
+            holder_prefix="198.51.100.7/32",
+            holders=(ALICE,),
+            until=NOW + timedelta(minutes=45),
+        )
+    ]
+
+
+def test_the_same_source_or_another_port_or_an_expired_holder_never_waits() -> None:
+    existing = [claim(ALICE, "198.51.100.7/32", 45), claim(BOB, "203.0.113.9/32", 10, port=443)]
+    assert busy_ports(existing, [claim(ALICE_AGAIN, "198.51.100.7/32", 60)], now=NOW) == []
+    assert busy_ports(existing, [claim(BOB, "203.0.113.9/32", 60, port=8443)], now=NOW) == []
+    assert (
+        busy_ports(existing, [claim(BOB, "203.0.113.9/32", 60)], now=NOW + timedelta(minutes=45))
+        == []
+    )
 
 
 def test_no_live_claim_means_no_grant() -> None:
@@ -52,14 +78,11 @@ def test_no_live_claim_means_no_grant() -> None:
     assert grant_for_port(claims, 443, now=NOW) is None
 
 
-def test_claims_on_other_ports_do_not_join_the_grant() -> None:
-    grant = grant_for_port(
-        [claim(ALICE, "198.51.100.7/32", 60), claim(BOB, "203.0.113.9/32", 5, port=443)],
-        22,
-        now=NOW,
-    )
-    assert grant is not None
-    assert grant.members == (ALICE,)
+def test_claims_for_two_sources_on_one_port_are_refused_as_inconsistent() -> None:
+    with pytest.raises(InconsistentClaimsError, match="several sources"):
+        grant_for_port(
+            [claim(ALICE, "198.51.100.7/32", 30), claim(BOB, "203.0.113.9/32", 30)], 22, now=NOW
+        )
 
 
 def test_sources_outside_the_grant_are_found_for_closing() -> None:
@@ -72,11 +95,9 @@ def test_sources_outside_the_grant_are_found_for_closing() -> None:
     assert sources_beyond_grant(["198.51.100.7"], None) == ["198.51.100.7"]
 
 
-def test_a_grant_is_served_only_when_every_member_prefix_is_admitted() -> None:
-    grant = grant_for_port(
-        [claim(ALICE, "198.51.100.7/32", 60), claim(BOB, "203.0.113.9/32", 30)], 22, now=NOW
-    )
+def test_a_grant_is_served_when_an_observed_rule_admits_its_prefix() -> None:
+    grant = grant_for_port([claim(ALICE, "198.51.100.7/32", 60)], 22, now=NOW)
     assert grant is not None
-    assert grant_is_served(["198.51.100.7", "203.0.113.9"], grant)
-    assert not grant_is_served(["198.51.100.7"], grant)
+    assert grant_is_served(["198.51.100.7"], grant)
     assert grant_is_served(["*"], grant)
+    assert not grant_is_served(["203.0.113.9", "VirtualNetwork"], grant)

@@ -8,7 +8,7 @@ treats them, so a no-op resync writes nothing to Azure.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from .specs import JitPolicySpec
 
@@ -100,3 +100,37 @@ def desired_policy(spec: JitPolicySpec) -> AzurePolicyContent:
             for vm in spec.virtual_machines
         ]
     )
+
+
+@dataclass(frozen=True, slots=True)
+class InitiatedPort:
+    vm_id: str
+    number: int
+    source_prefixes: tuple[str, ...]
+    end_time: datetime | None
+    status: str
+    status_reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class InitiationRecord:
+    """One entry of an Azure policy's ``requests`` history."""
+
+    justification: str
+    requestor: str
+    start_time: datetime | None
+    ports: tuple[InitiatedPort, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AzurePolicySnapshot:
+    """An Azure JIT policy as read back from ARM."""
+
+    id: str
+    content: AzurePolicyContent
+    provisioning_state: str
+    initiations: tuple[InitiationRecord, ...]
+
+    def initiation_marked(self, marker: str) -> InitiationRecord | None:
+        """The history entry whose justification carries ``marker`` (an idempotency key)."""
+        return next((r for r in self.initiations if marker in r.justification), None)

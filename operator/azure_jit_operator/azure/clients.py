@@ -1,0 +1,115 @@
+"""One async credential and one set of ARM clients per subscription, made once, closed once.
+
+The credential is ``DefaultAzureCredential`` (Workload Identity on AKS). The endpoint and
+CA bundle come from settings, so the same code talks to the emulator. The SDK's own retry
+policy (exponential backoff with jitter, honouring Retry-After) is bounded so that a long
+outage is handed back to kopf's backoff instead of blocking a handler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.identity.aio import DefaultAzureCredential
+from azure.mgmt.compute.aio import ComputeManagementClient
+from azure.mgmt.network.aio import NetworkManagementClient
+from azure.mgmt.security.aio import SecurityCenter
+
+from ..config import Settings
+from .pipeline import ArmCallObserver, SubscriptionThrottle, ThrottleState
+
+JIT_API_VERSION = "2020-01-01"
+SDK_RETRIES = 3
+LRO_POLL_SECONDS = 1
+
+
+@dataclass(slots=True)
+class SubscriptionClients:
+    subscription_id: str
+    security: SecurityCenter
+    network: NetworkManagementClient
+    compute: ComputeManagementClient
+    throttle: ThrottleState
+
+    async def close(self) -> None:
+        await self.security.close()  # type: ignore[no-untyped-call]
+        await self.network.close()
+        await self.compute.close()
+
+
+def default_credential(settings: Settings) -> AsyncTokenCredential:
+    kwargs: dict[str, Any] = {
+        # Interactive and developer-tool credentials make no sense inside a pod and would
+        # only add latency and confusing errors to the chain.
+        "exclude_interactive_browser_credential": True,
+        "exclude_visual_studio_code_credential": True,
+        "exclude_shared_token_cache_credential": True,
+        "exclude_powershell_credential": True,
+        "exclude_developer_cli_credential": True,
+    }
+    if settings.ca_bundle is not None:
+        kwargs["connection_verify"] = str(settings.ca_bundle)
+    return DefaultAzureCredential(**kwargs)
+
+
+class AzureClients:
+    """Lazily creates the clients of each subscription the operator meets."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        credential_factory: Callable[[Settings], AsyncTokenCredential] = default_credential,
+    ) -> None:
+        self._settings = settings
+        self._credential = credential_factory(settings)
+        self._by_subscription: dict[str, SubscriptionClients] = {}
+
+    def for_subscription(self, subscription_id: str) -> SubscriptionClients:
+        key = subscription_id.lower()
+        clients = self._by_subscription.get(key)
+        if clients is None:
+            clients = self._create(subscription_id)
+            self._by_subscription[key] = clients
+        return clients
+
+    def throttled_for(self, subscription_id: str) -> float:
+        """Seconds this subscription is still held back after a 429 (0 when free)."""
+        clients = self._by_subscription.get(subscription_id.lower())
+        return clients.throttle.held_for if clients else 0.0
+
+    async def close(self) -> None:
+        for clients in self._by_subscription.values():
+            await clients.close()
+        self._by_subscription.clear()
+        await self._credential.close()
+
+    def _create(self, subscription_id: str) -> SubscriptionClients:
+        throttle = ThrottleState()
+
+        def options() -> dict[str, Any]:
+            # Fresh policy instances per client: pipeline policies are chained objects.
+            opts: dict[str, Any] = {
+                "base_url": self._settings.arm_endpoint,
+                "retry_total": SDK_RETRIES,
+                "retry_backoff_factor": 0.5,
+                "retry_backoff_max": 20,
+                "polling_interval": LRO_POLL_SECONDS,
+                "per_retry_policies": [SubscriptionThrottle(throttle), ArmCallObserver()],
+            }
+            if self._settings.ca_bundle is not None:
+                opts["connection_verify"] = str(self._settings.ca_bundle)
+            return opts
+
+        return SubscriptionClients(
+            subscription_id=subscription_id,
+            security=SecurityCenter(
+                self._credential, subscription_id, api_version=JIT_API_VERSION, **options()
+            ),
+            network=NetworkManagementClient(self._credential, subscription_id, **options()),
+            compute=ComputeManagementClient(self._credential, subscription_id, **options()),
+            throttle=throttle,
+        )

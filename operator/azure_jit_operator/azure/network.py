@@ -1,0 +1,141 @@
+"""The network side of JIT: which NSGs guard a VM, what their rules open, and deleting a
+JIT allow rule (Azure JIT has no revoke API). Reads go through the compute and network
+clients; models are read in their REST shape (``as_dict``) as the specs define it."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+
+from ..domain.nsg import SecurityRuleView, VmNetwork
+from .clients import AzureClients
+from .errors import AzureFailure, FailureKind, classify
+
+LRO_DEADLINE_SECONDS = 120.0
+
+_ID = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/"
+    r"(?P<provider>[^/]+)/(?P<type>[^/]+)/(?P<name>[^/]+)(?:/(?P<child_type>[^/]+)/(?P<child>[^/]+))?$",
+    re.IGNORECASE,
+)
+
+
+class ResourceId:
+    """A parsed ARM resource id (case preserved; compare with ``.lower()``)."""
+
+    def __init__(self, text: str) -> None:
+        match = _ID.match(text)
+        if match is None:
+            raise AzureFailure(FailureKind.INVALID, "InvalidResourceId", f"cannot parse {text!r}")
+        self.text = text
+        self.subscription = match["sub"]
+        self.resource_group = match["rg"]
+        self.name = match["name"]
+        self.child = match["child"]
+
+
+class NetworkAccess:
+    def __init__(self, clients: AzureClients) -> None:
+        self._clients = clients
+
+    async def vm_network(self, vm_id: str) -> VmNetwork:
+        """Resolve a VM to the NSGs on its NICs and their subnets, and its private IPs."""
+        vm = ResourceId(vm_id)
+        clients = self._clients.for_subscription(vm.subscription)
+        try:
+            machine = _rest(await clients.compute.virtual_machines.get(vm.resource_group, vm.name))
+            nic_ids = [
+                nic["id"]
+                for nic in machine.get("properties", {})
+                .get("networkProfile", {})
+                .get("networkInterfaces", [])
+                if nic.get("id")
+            ]
+            nsg_ids: list[str] = []
+            ips: list[str] = []
+            subnet_ids: list[str] = []
+            for nic_id in nic_ids:
+                nic_ref = ResourceId(nic_id)
+                nic = _rest(
+                    await self._clients.for_subscription(
+                        nic_ref.subscription
+                    ).network.network_interfaces.get(nic_ref.resource_group, nic_ref.name)
+                )
+                props = nic.get("properties", {})
+                if nsg := props.get("networkSecurityGroup", {}).get("id"):
+                    nsg_ids.append(nsg)
+                for config in props.get("ipConfigurations", []):
+                    cprops = config.get("properties", {})
+                    if ip := cprops.get("privateIPAddress"):
+                        ips.append(ip)
+                    if subnet := cprops.get("subnet", {}).get("id"):
+                        subnet_ids.append(subnet)
+            for subnet_id in dict.fromkeys(subnet_ids):
+                subnet_ref = ResourceId(subnet_id)
+                subnet = _rest(
+                    await self._clients.for_subscription(
+                        subnet_ref.subscription
+                    ).network.subnets.get(
+                        subnet_ref.resource_group, subnet_ref.name, subnet_ref.child or ""
+                    )
+                )
+                if nsg := subnet.get("properties", {}).get("networkSecurityGroup", {}).get("id"):
+                    nsg_ids.append(nsg)
+        except Exception as exc:
+            raise classify(exc) from exc
+        unique = {n.lower(): n for n in nsg_ids}
+        return VmNetwork(vm_id=vm_id, nsg_ids=tuple(unique.values()), private_ips=tuple(ips))
+
+    async def rules(self, nsg_id: str) -> list[SecurityRuleView]:
+        """The custom security rules of one NSG (default rules never open JIT ports)."""
+        nsg = ResourceId(nsg_id)
+        ops = self._clients.for_subscription(nsg.subscription).network.security_rules
+        try:
+            return [
+                _rule_view(nsg_id, _rest(rule))
+                async for rule in ops.list(nsg.resource_group, nsg.name)
+            ]
+        except ResourceNotFoundError:
+            return []
+        except Exception as exc:
+            raise classify(exc) from exc
+
+    async def delete_rule(self, nsg_id: str, rule_name: str) -> None:
+        """Delete one rule and wait for the long-running operation; gone already is done."""
+        nsg = ResourceId(nsg_id)
+        ops = self._clients.for_subscription(nsg.subscription).network.security_rules
+        try:
+            poller = await ops.begin_delete(nsg.resource_group, nsg.name, rule_name)
+            await asyncio.wait_for(poller.result(), timeout=LRO_DEADLINE_SECONDS)
+        except ResourceNotFoundError:
+            return
+        except Exception as exc:
+            raise classify(exc) from exc
+
+
+def _rest(model: Any) -> Mapping[str, Any]:
+    return model.as_dict() if hasattr(model, "as_dict") else dict(model)
+
+
+def _rule_view(nsg_id: str, rule: Mapping[str, Any]) -> SecurityRuleView:
+    props = rule.get("properties", {})
+
+    def many(single: str, plural: str) -> tuple[str, ...]:
+        values = list(props.get(plural) or ())
+        if props.get(single):
+            values.append(props[single])
+        return tuple(str(v) for v in values)
+
+    return SecurityRuleView(
+        nsg_id=nsg_id,
+        name=str(rule.get("name", "")),
+        access=str(props.get("access", "")),
+        direction=str(props.get("direction", "")),
+        sources=many("sourceAddressPrefix", "sourceAddressPrefixes"),
+        destinations=many("destinationAddressPrefix", "destinationAddressPrefixes"),
+        destination_ports=many("destinationPortRange", "destinationPortRanges"),
+    )

@@ -1,0 +1,121 @@
+"""Per-attempt pipeline policies added to every ARM client.
+
+- ``ArmCallObserver`` times and counts each HTTP attempt by ARM operation and status code
+  (bounded labels: operation ids derived from the URL shape, never names from it) and logs
+  Azure's request ids for correlation. Headers are never logged.
+- ``SubscriptionThrottle`` holds back further calls to a subscription that ARM throttled
+  until its Retry-After has passed, so one throttled subscription neither hammers ARM nor
+  delays calls to the others (each subscription has its own instance).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from typing import Any
+
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import AsyncHTTPPolicy
+
+from ..metrics import AZURE_API_DURATION_SECONDS, AZURE_API_REQUESTS_TOTAL
+
+log = logging.getLogger("azure_jit_operator.azure")
+
+_OPERATIONS: list[tuple[str, re.Pattern[str], str]] = [
+    (m, re.compile(p, re.IGNORECASE), op)
+    for m, p, op in [
+        ("POST", r"/jitNetworkAccessPolicies/[^/]+/initiate$", "JitNetworkAccessPolicies_Initiate"),
+        ("GET", r"/jitNetworkAccessPolicies/[^/]+$", "JitNetworkAccessPolicies_Get"),
+        ("PUT", r"/jitNetworkAccessPolicies/[^/]+$", "JitNetworkAccessPolicies_CreateOrUpdate"),
+        ("DELETE", r"/jitNetworkAccessPolicies/[^/]+$", "JitNetworkAccessPolicies_Delete"),
+        ("GET", r"/jitNetworkAccessPolicies$", "JitNetworkAccessPolicies_List"),
+        ("GET", r"/securityRules/[^/]+$", "SecurityRules_Get"),
+        ("PUT", r"/securityRules/[^/]+$", "SecurityRules_CreateOrUpdate"),
+        ("DELETE", r"/securityRules/[^/]+$", "SecurityRules_Delete"),
+        ("GET", r"/securityRules$", "SecurityRules_List"),
+        ("GET", r"/networkSecurityGroups/[^/]+$", "NetworkSecurityGroups_Get"),
+        ("GET", r"/networkInterfaces/[^/]+$", "NetworkInterfaces_Get"),
+        ("GET", r"/virtualNetworks/[^/]+/subnets/[^/]+$", "Subnets_Get"),
+        ("GET", r"/virtualMachines/[^/]+$", "VirtualMachines_Get"),
+        ("GET", r"/virtualMachines$", "VirtualMachines_List"),
+        ("GET", r"/operations/[^/]+$|/operationResults/[^/]+$|/asyncoperations/", "LongRunningOperation_Poll"),
+    ]
+]
+
+
+def operation_of(method: str, url: str) -> str:
+    path = url.split("?", 1)[0].rstrip("/")
+    for wanted_method, pattern, operation in _OPERATIONS:
+        if method.upper() == wanted_method and pattern.search(path):
+            return operation
+    return "Other"
+
+
+class ArmCallObserver(AsyncHTTPPolicy):  # type: ignore[type-arg]
+    async def send(self, request: PipelineRequest[Any]) -> PipelineResponse[Any, Any]:
+        http = request.http_request
+        operation = operation_of(http.method, http.url)
+        started = time.perf_counter()
+        code = "error"
+        try:
+            response = await self.next.send(request)
+            code = str(response.http_response.status_code)
+            headers = response.http_response.headers
+            log.debug(
+                "ARM %s -> %s",
+                operation,
+                code,
+                extra={
+                    "azure_operation": operation,
+                    "azure_status": code,
+                    "azure_request_id": headers.get("x-ms-request-id"),
+                    "azure_correlation_id": headers.get("x-ms-correlation-request-id"),
+                },
+            )
+            return response
+        finally:
+            AZURE_API_REQUESTS_TOTAL.labels(operation=operation, code=code).inc()
+            AZURE_API_DURATION_SECONDS.labels(operation=operation).observe(
+                time.perf_counter() - started
+            )
+
+
+class ThrottleState:
+    """When ARM last told one subscription to back off; shared by its three clients."""
+
+    def __init__(self, *, max_hold: float = 60.0) -> None:
+        self._hold_until = 0.0
+        self._max_hold = max_hold
+
+    @property
+    def held_for(self) -> float:
+        return max(0.0, self._hold_until - time.monotonic())
+
+    def throttled(self, retry_after: float) -> None:
+        self._hold_until = max(self._hold_until, time.monotonic() + min(retry_after, self._max_hold))
+
+
+class SubscriptionThrottle(AsyncHTTPPolicy):  # type: ignore[type-arg]
+    """One instance per client pipeline (policies are chained), sharing a ThrottleState."""
+
+    def __init__(self, state: ThrottleState) -> None:
+        super().__init__()
+        self._state = state
+
+    async def send(self, request: PipelineRequest[Any]) -> PipelineResponse[Any, Any]:
+        wait = self._state.held_for
+        if wait > 0:
+            await asyncio.sleep(wait)
+        response = await self.next.send(request)
+        if response.http_response.status_code == 429:
+            self._state.throttled(_seconds(response.http_response.headers.get("Retry-After")))
+        return response
+
+
+def _seconds(raw: str | None) -> float:
+    try:
+        return max(0.0, float(raw)) if raw is not None else 1.0
+    except ValueError:
+        return 1.0

@@ -1,0 +1,67 @@
+"""Every Prometheus metric the operator exports, defined in one place.
+
+Labels carry only bounded, operator-controlled values (namespace, policy and VM names that
+a JitPolicy already declares, port numbers, outcomes, ARM operation ids, HTTP codes); never
+free text such as a justification, and never requester or request names.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+PREFIX = "azure_jit"
+
+OPEN_PORTS = Gauge(
+    f"{PREFIX}_open_ports",
+    "JIT ports currently open through this operator, as last observed on the NSGs.",
+    ["namespace", "policy", "vm", "port"],
+    registry=REGISTRY,
+)
+REQUESTS_TOTAL = Counter(
+    f"{PREFIX}_requests_total",
+    "JitAccessRequests that reached an outcome (Active, Expired, Revoked, Denied, Failed).",
+    ["namespace", "policy", "outcome"],
+    registry=REGISTRY,
+)
+REQUEST_OPEN_SECONDS = Histogram(
+    f"{PREFIX}_request_open_seconds",
+    "Seconds from a request's creation until its ports were confirmed open (Active).",
+    buckets=(0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900),
+    registry=REGISTRY,
+)
+CLOSE_LAG_SECONDS = Histogram(
+    f"{PREFIX}_close_lag_seconds",
+    "Seconds from a request's expiresAt until its ports were confirmed closed.",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60, 120),
+    registry=REGISTRY,
+)
+PORTS_OPEN_PAST_EXPIRY = Gauge(
+    f"{PREFIX}_ports_open_past_expiry",
+    "Ports observed open on an NSG later than expiresAt + close grace. Must stay 0.",
+    registry=REGISTRY,
+)
+AZURE_API_REQUESTS_TOTAL = Counter(
+    f"{PREFIX}_azure_api_requests_total",
+    "Azure Resource Manager calls by operation and HTTP status code (each retry counts).",
+    ["operation", "code"],
+    registry=REGISTRY,
+)
+AZURE_API_DURATION_SECONDS = Histogram(
+    f"{PREFIX}_azure_api_duration_seconds",
+    "Duration of Azure Resource Manager calls by operation.",
+    ["operation"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
+DRIFT_CORRECTIONS_TOTAL = Counter(
+    f"{PREFIX}_drift_corrections_total",
+    "Azure JIT policies re-applied because they were changed or deleted outside the operator.",
+    registry=REGISTRY,
+)
+RECONCILE_ERRORS_TOTAL = Counter(
+    f"{PREFIX}_reconcile_errors_total",
+    "Reconciliations that ended in an error (retried or permanent).",
+    ["kind"],
+    registry=REGISTRY,
+)

@@ -1,0 +1,3 @@
+"""Test-wide pytest plugins; each lives in tests/support/."""
+
+pytest_plugins = ["tests.support.controlplane"]

@@ -25,13 +25,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the operator against the current kubeconfig")
-    sub.add_parser("emulator", help="serve the local Azure Resource Manager emulator")
+    emulator = sub.add_parser("emulator", help="serve the local Azure Resource Manager emulator")
+    from azure_jit_operator.emulator.command import add_emulator_arguments
+
+    add_emulator_arguments(emulator)
     sub.add_parser("demo", help="run control plane, emulator, operator and the examples")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "emulator":
+        from azure_jit_operator.emulator.command import run as run_emulator
+
+        return run_emulator(args)
     return _not_available(args.command)
 
 

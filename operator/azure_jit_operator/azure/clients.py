@@ -18,7 +18,8 @@ from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.network.aio import NetworkManagementClient
 from azure.mgmt.security.aio import SecurityCenter
 
-from ..config import Settings
+from azure_jit_operator.config import Settings
+
 from .pipeline import ArmCallObserver, SubscriptionThrottle, ThrottleState
 
 JIT_API_VERSION = "2020-01-01"

@@ -34,11 +34,13 @@ class FailureKind(StrEnum):
 RETRYABLE = frozenset({FailureKind.THROTTLED, FailureKind.TRANSIENT})
 
 # ARM codes that mean "Defender for Servers is not enabled": JIT needs the plan.
-_PLAN_CODES = frozenset({"PricingTierNotSupported", "SubscriptionNotRegistered", "StandardTierRequired"})
+_PLAN_CODES = frozenset(
+    {"PricingTierNotSupported", "SubscriptionNotRegistered", "StandardTierRequired"}
+)
 
 
 @dataclass(frozen=True, slots=True)
-class AzureFailure(Exception):
+class AzureError(Exception):
     kind: FailureKind
     code: str
     message: str
@@ -54,12 +56,12 @@ class AzureFailure(Exception):
         return self.kind in RETRYABLE
 
 
-def classify(exc: BaseException) -> AzureFailure:
-    """Turn any exception raised by an SDK call into an AzureFailure."""
-    if isinstance(exc, AzureFailure):
+def classify(exc: BaseException) -> AzureError:
+    """Turn any exception raised by an SDK call into an AzureError."""
+    if isinstance(exc, AzureError):
         return exc
     if isinstance(exc, ClientAuthenticationError) and exc.status_code in (None, 401):
-        return AzureFailure(
+        return AzureError(
             FailureKind.AUTH,
             "AuthenticationFailed",
             _first_line(exc.message or str(exc)),
@@ -68,13 +70,13 @@ def classify(exc: BaseException) -> AzureFailure:
     if isinstance(exc, HttpResponseError):
         return _from_response(exc)
     if isinstance(exc, ServiceRequestError | ServiceResponseError | TimeoutError):
-        return AzureFailure(FailureKind.TRANSIENT, "ConnectionError", _first_line(str(exc)))
+        return AzureError(FailureKind.TRANSIENT, "ConnectionError", _first_line(str(exc)))
     if isinstance(exc, asyncio.CancelledError):
         raise exc
-    return AzureFailure(FailureKind.TRANSIENT, type(exc).__name__, _first_line(str(exc)))
+    return AzureError(FailureKind.TRANSIENT, type(exc).__name__, _first_line(str(exc)))
 
 
-def _from_response(exc: HttpResponseError) -> AzureFailure:
+def _from_response(exc: HttpResponseError) -> AzureError:
     status = exc.status_code
     code = (exc.error.code if exc.error and exc.error.code else None) or exc.reason or "Unknown"
     message = _first_line(exc.error.message if exc.error and exc.error.message else exc.message)
@@ -98,7 +100,7 @@ def _from_response(exc: HttpResponseError) -> AzureFailure:
         kind = FailureKind.INVALID
     if code in _PLAN_CODES:
         kind = FailureKind.PLAN
-    return AzureFailure(kind, code, message, status=status, retry_after=retry_after)
+    return AzureError(kind, code, message, status=status, retry_after=retry_after)
 
 
 def _retry_after(exc: HttpResponseError) -> float | None:

@@ -12,7 +12,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.security.v2020_01_01 import models as sdk
 from azure.mgmt.security.v2020_01_01.aio.operations import JitNetworkAccessPoliciesOperations
 
-from ..domain.azure_policy import (
+from azure_jit_operator.domain.azure_policy import (
     AzurePolicyContent,
     AzurePolicySnapshot,
     AzurePortRule,
@@ -20,8 +20,9 @@ from ..domain.azure_policy import (
     InitiatedPort,
     InitiationRecord,
 )
-from ..domain.durations import format_iso_duration, parse_iso_duration
-from ..domain.specs import AzureTarget
+from azure_jit_operator.domain.durations import format_iso_duration, parse_iso_duration
+from azure_jit_operator.domain.specs import AzureTarget
+
 from .clients import AzureClients
 from .errors import classify
 

@@ -11,9 +11,10 @@ from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from ..domain.nsg import SecurityRuleView, VmNetwork
+from azure_jit_operator.domain.nsg import SecurityRuleView, VmNetwork
+
 from .clients import AzureClients
-from .errors import AzureFailure, FailureKind, classify
+from .errors import AzureError, FailureKind, classify
 
 LRO_DEADLINE_SECONDS = 120.0
 
@@ -30,7 +31,7 @@ class ResourceId:
     def __init__(self, text: str) -> None:
         match = _ID.match(text)
         if match is None:
-            raise AzureFailure(FailureKind.INVALID, "InvalidResourceId", f"cannot parse {text!r}")
+            raise AzureError(FailureKind.INVALID, "InvalidResourceId", f"cannot parse {text!r}")
         self.text = text
         self.subscription = match["sub"]
         self.resource_group = match["rg"]

@@ -19,7 +19,7 @@ from typing import Any
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import AsyncHTTPPolicy
 
-from ..metrics import AZURE_API_DURATION_SECONDS, AZURE_API_REQUESTS_TOTAL
+from azure_jit_operator.metrics import AZURE_API_DURATION_SECONDS, AZURE_API_REQUESTS_TOTAL
 
 log = logging.getLogger("azure_jit_operator.azure")
 
@@ -40,7 +40,11 @@ _OPERATIONS: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", r"/virtualNetworks/[^/]+/subnets/[^/]+$", "Subnets_Get"),
         ("GET", r"/virtualMachines/[^/]+$", "VirtualMachines_Get"),
         ("GET", r"/virtualMachines$", "VirtualMachines_List"),
-        ("GET", r"/operations/[^/]+$|/operationResults/[^/]+$|/asyncoperations/", "LongRunningOperation_Poll"),
+        (
+            "GET",
+            r"/operations/[^/]+$|/operationResults/[^/]+$|/asyncoperations/",
+            "LongRunningOperation_Poll",
+        ),
     ]
 ]
 
@@ -94,7 +98,9 @@ class ThrottleState:
         return max(0.0, self._hold_until - time.monotonic())
 
     def throttled(self, retry_after: float) -> None:
-        self._hold_until = max(self._hold_until, time.monotonic() + min(retry_after, self._max_hold))
+        self._hold_until = max(
+            self._hold_until, time.monotonic() + min(retry_after, self._max_hold)
+        )
 
 
 class SubscriptionThrottle(AsyncHTTPPolicy):  # type: ignore[type-arg]

@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the operator against the current kubeconfig")
     emulator = sub.add_parser("emulator", help="serve the local Azure Resource Manager emulator")
-    from azure_jit_operator.emulator.command import add_emulator_arguments
+    from azure_jit_operator.emulator.command import add_emulator_arguments  # noqa: PLC0415
 
     add_emulator_arguments(emulator)
     sub.add_parser("demo", help="run control plane, emulator, operator and the examples")
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "emulator":
-        from azure_jit_operator.emulator.command import run as run_emulator
+        from azure_jit_operator.emulator.command import run as run_emulator  # noqa: PLC0415
 
         return run_emulator(args)
     return _not_available(args.command)

@@ -1,0 +1,250 @@
+"""JIT's effect on network security groups, and its revoking at ``endTimeUtc``.
+
+- A policy keeps one *deny* rule per VM, NSG and protocol covering the policy's ports:
+  ``SecurityCenter-JITRule_-<n>-<GUID>``, lowest precedence free (4096, 4095, ...),
+  source ``*``, destination the VM's private address(es).
+- An initiated port gets an *allow* rule on every NSG guarding the VM:
+  ``SecurityCenter-JITRule-<n>-<GUID>``, highest precedence free (100, 101, ...), source the
+  requested prefix(es). A newer request for the same VM port revokes the older one
+  (``Revoked``/``NewerRequestInitiated``) and replaces its rule.
+- At ``endTimeUtc`` + ``revoke_lag_seconds`` (unless ``never_revoke``) the allow rules go and
+  the port becomes ``Revoked``/``Expired``; this runs from the server's background task.
+- Deleting a policy removes its deny rules and any allow rules still open.
+JIT's own rule changes are internal to Azure and take effect at once (no LRO).
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from azure_jit_operator.emulator import ids
+from azure_jit_operator.emulator.clock import EmulatorClock
+from azure_jit_operator.emulator.model import (
+    DenyRuleRef,
+    JitPolicy,
+    JitPortRule,
+    JitRequestPort,
+    OpenedRule,
+    SecurityRule,
+    Vm,
+)
+from azure_jit_operator.emulator.nsg_rules import free_priority
+from azure_jit_operator.emulator.settings import EmulatorSettings
+from azure_jit_operator.emulator.store import Store
+
+DENY_PREFIX = "SecurityCenter-JITRule_-"
+ALLOW_PREFIX = "SecurityCenter-JITRule-"
+_NSG_PROTOCOL = {"TCP": "Tcp", "UDP": "Udp", "*": "*"}
+
+
+def _rule_name(prefix: str) -> str:
+    return f"{prefix}{secrets.randbelow(2**31 - 10**8) + 10**8}-{uuid.uuid4().hex.upper()}"
+
+
+def _one_or_many(single: str, plural: str, values: list[str]) -> dict[str, Any]:
+    return {single: values[0]} if len(values) == 1 else {plural: list(values)}
+
+
+class JitEffects:
+    def __init__(self, store: Store, settings: EmulatorSettings, clock: EmulatorClock) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+
+    # ----------------------------------------------------------------------- deny rules
+
+    def sync_deny_rules(self, policy: JitPolicy) -> None:
+        """Make the policy's deny rules match its VMs and ports (create, update, remove)."""
+        policy_key = ids.key(policy.id)
+        desired: dict[tuple[str, str, str], tuple[Vm, list[int], list[str]]] = {}
+        for policy_vm in policy.virtual_machines:
+            vm = self.store.vm_by_id(policy_vm.id)
+            if vm is None:
+                continue
+            by_protocol: dict[str, list[int]] = {}
+            for port in policy_vm.ports:
+                by_protocol.setdefault(port.protocol, []).append(port.number)
+            for guard in self.store.guards(vm):
+                for protocol, numbers in by_protocol.items():
+                    slot = (ids.key(guard.nsg.id), ids.key(vm.id), protocol)
+                    desired[slot] = (vm, sorted(numbers), list(guard.addresses))
+        kept: list[DenyRuleRef] = []
+        for ref in policy.deny_rules:
+            slot = (ref.nsg, ref.vm, ref.protocol)
+            nsg = self.store.nsgs.get(ref.nsg)
+            if slot not in desired:
+                if nsg is not None and nsg.rules.pop(ref.rule.lower(), None) is not None:
+                    nsg.touch()
+                continue
+            vm, numbers, addresses = desired.pop(slot)
+            if nsg is None:
+                continue
+            existing = nsg.rules.get(ref.rule.lower())
+            priority = (
+                existing.properties["priority"]
+                if existing is not None
+                else free_priority(nsg, direction="Inbound", start=4096, step=-1)
+            )
+            props = self._deny_properties(
+                policy,
+                vm,
+                protocol=ref.protocol,
+                numbers=numbers,
+                addresses=addresses,
+                priority=priority,
+            )
+            if existing is None or existing.properties != props:
+                nsg.rules[ref.rule.lower()] = SecurityRule(ref.rule, props, jit_policy=policy_key)
+                nsg.touch()
+            kept.append(ref)
+        for (nsg_key, vm_key, protocol), (vm, numbers, addresses) in desired.items():
+            nsg = self.store.nsgs[nsg_key]
+            name = _rule_name(DENY_PREFIX)
+            priority = free_priority(nsg, direction="Inbound", start=4096, step=-1)
+            props = self._deny_properties(
+                policy,
+                vm,
+                protocol=protocol,
+                numbers=numbers,
+                addresses=addresses,
+                priority=priority,
+            )
+            nsg.rules[name.lower()] = SecurityRule(name, props, jit_policy=policy_key)
+            nsg.touch()
+            kept.append(DenyRuleRef(nsg=nsg_key, vm=vm_key, protocol=protocol, rule=name))
+        policy.deny_rules = kept
+
+    @staticmethod
+    def _deny_properties(
+        policy: JitPolicy,
+        vm: Vm,
+        *,
+        protocol: str,
+        numbers: list[int],
+        addresses: list[str],
+        priority: int,
+    ) -> dict[str, Any]:
+        return {
+            "description": f"ASC JIT Network Access rule for policy '{policy.name}' of VM "
+            f"'{vm.name}'.",
+            "protocol": _NSG_PROTOCOL[protocol],
+            "sourcePortRange": "*",
+            **_one_or_many(
+                "destinationPortRange", "destinationPortRanges", [str(n) for n in numbers]
+            ),
+            "sourceAddressPrefix": "*",
+            **_one_or_many("destinationAddressPrefix", "destinationAddressPrefixes", addresses),
+            "access": "Deny",
+            "priority": priority,
+            "direction": "Inbound",
+        }
+
+    # ----------------------------------------------------------------------- allow rules
+
+    def open(
+        self,
+        policy: JitPolicy,
+        vm: Vm,
+        rule: JitPortRule,
+        port: JitRequestPort,
+    ) -> None:
+        """Add the allow rule(s) for an initiated port on every NSG guarding ``vm``."""
+        sources = (
+            [port.allowed_prefix] if port.allowed_prefix else list(port.allowed_prefixes or [])
+        )
+        for guard in self.store.guards(vm):
+            nsg = guard.nsg
+            name = _rule_name(ALLOW_PREFIX)
+            props = {
+                "description": "ASC JIT Network Access rule created by an initiation request "
+                f"for policy '{policy.name}' of VM '{vm.name}'.",
+                "protocol": _NSG_PROTOCOL[rule.protocol],
+                "sourcePortRange": "*",
+                "destinationPortRange": str(port.number),
+                **_one_or_many("sourceAddressPrefix", "sourceAddressPrefixes", sources),
+                **_one_or_many(
+                    "destinationAddressPrefix", "destinationAddressPrefixes", guard.addresses
+                ),
+                "access": "Allow",
+                "priority": free_priority(nsg, direction="Inbound", start=100, step=1),
+                "direction": "Inbound",
+            }
+            nsg.rules[name.lower()] = SecurityRule(name, props, jit_policy=ids.key(policy.id))
+            nsg.touch()
+            port.opened.append(OpenedRule(nsg=ids.key(nsg.id), rule=name))
+
+    def close(self, port: JitRequestPort, *, reason: str) -> None:
+        """Remove the port's allow rules (those still there) and mark it ``Revoked``."""
+        for opened in port.opened:
+            nsg = self.store.nsgs.get(opened.nsg)
+            if nsg is not None and nsg.rules.pop(opened.rule.lower(), None) is not None:
+                nsg.touch()
+        port.opened = []
+        port.status = "Revoked"
+        port.status_reason = reason
+
+    def supersede(self, policy: JitPolicy, vm_id: str, number: int) -> None:
+        for request in policy.requests:
+            for request_vm in request.virtual_machines:
+                if ids.key(request_vm.id) != ids.key(vm_id):
+                    continue
+                for port in request_vm.ports:
+                    if port.number == number and port.status == "Initiated":
+                        self.close(port, reason="NewerRequestInitiated")
+
+    def revoke_removed_ports(self, policy: JitPolicy) -> None:
+        """After an update: ports no longer in the policy lose their open access."""
+        configured = {
+            (ids.key(vm.id), port.number) for vm in policy.virtual_machines for port in vm.ports
+        }
+        for request in policy.requests:
+            for request_vm in request.virtual_machines:
+                for port in request_vm.ports:
+                    if port.status == "Initiated" and (
+                        (ids.key(request_vm.id), port.number) not in configured
+                    ):
+                        self.close(port, reason="UserRequested")
+
+    def remove_policy(self, policy: JitPolicy) -> None:
+        for request in policy.requests:
+            for request_vm in request.virtual_machines:
+                for port in request_vm.ports:
+                    if port.status == "Initiated":
+                        self.close(port, reason="UserRequested")
+        policy.virtual_machines = []
+        self.sync_deny_rules(policy)
+
+    # ----------------------------------------------------------------------- expiry
+
+    def _active_ports(self) -> list[JitRequestPort]:
+        return [
+            port
+            for policy in self.store.policies.values()
+            for request in policy.requests
+            for request_vm in request.virtual_machines
+            for port in request_vm.ports
+            if port.status == "Initiated"
+        ]
+
+    def expire_due(self, now: datetime | None = None) -> int:
+        """Revoke every initiated port whose end (plus the lag) has passed; how many."""
+        if self.settings.never_revoke:
+            return 0
+        moment = now or self.clock.now()
+        lag = timedelta(seconds=self.settings.revoke_lag_seconds)
+        due = [port for port in self._active_ports() if port.end_time + lag <= moment]
+        for port in due:
+            self.close(port, reason="Expired")
+        return len(due)
+
+    def next_expiry(self) -> datetime | None:
+        """When the next revoke is due on the emulator clock (None: nothing to revoke)."""
+        if self.settings.never_revoke:
+            return None
+        ends = [port.end_time for port in self._active_ports()]
+        if not ends:
+            return None
+        return min(ends) + timedelta(seconds=self.settings.revoke_lag_seconds)

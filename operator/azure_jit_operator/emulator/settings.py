@@ -1,0 +1,64 @@
+"""Run-time knobs of the emulator (CLI flags at start, admin API afterwards).
+
+``revoke_lag_seconds`` models Azure's untimed revoke at ``endTimeUtc``; ``never_revoke``
+switches revoking off so a client's own forced close can be tested. The LRO knobs shape
+how long-running network operations answer pollers; ``page_size`` the ``nextLink`` paging.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A setting with a wrong name or value."""
+
+
+@dataclass
+class EmulatorSettings:
+    revoke_lag_seconds: float = 0.0
+    never_revoke: bool = False
+    page_size: int = 100
+    arm_latency_seconds: float = 0.0
+    lro_in_progress_polls: int = 1
+    lro_retry_after_seconds: int | None = 1
+    lro_background_seconds: float = 5.0
+    accept_any_token: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def copy(self) -> EmulatorSettings:
+        return replace(self)
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Apply ``changes`` (names as in :meth:`to_dict`) after validating all of them."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise SettingsError(f"unknown settings {unknown}; known: {sorted(known)}")
+        candidate = replace(self)
+        for name, value in changes.items():
+            setattr(candidate, name, _coerce(name, value))
+        for f in fields(self):
+            setattr(self, f.name, getattr(candidate, f.name))
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if name in ("never_revoke", "accept_any_token"):
+        if not isinstance(value, bool):
+            raise SettingsError(f"{name} must be true or false")
+        return value
+    if name == "lro_retry_after_seconds" and value is None:
+        return None
+    if name in ("page_size", "lro_in_progress_polls", "lro_retry_after_seconds"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SettingsError(f"{name} must be an integer")
+        minimum = 1 if name in ("page_size", "lro_retry_after_seconds") else 0
+        if value < minimum:
+            raise SettingsError(f"{name} must be >= {minimum}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise SettingsError(f"{name} must be a number >= 0")
+    return float(value)

@@ -53,6 +53,7 @@ START_TIMEOUT = 60.0  # seconds from process start to ready, per component
 STOP_TIMEOUT = 10.0  # SIGTERM grace before SIGKILL
 CRD_TIMEOUT = 30.0
 LOG_TAIL_LINES = 40
+KUBECTL_CACHE = "kubectl-cache"  # under the work dir, so ~/.kube/cache stays untouched
 
 _T = TypeVar("_T")
 
@@ -381,7 +382,7 @@ class ControlPlane:
         """Run our kubectl against this control plane (admin unless ``kubeconfig`` is given)."""
         env = {
             **os.environ,
-            "KUBECACHEDIR": str(self.work_dir / "kubectl-cache"),  # keep ~/.kube untouched
+            "KUBECACHEDIR": str(self.work_dir / KUBECTL_CACHE),  # keep ~/.kube untouched
             "KUBERC": "off",  # no user preferences/aliases from ~/.kube/kuberc
         }
         return subprocess.run(
@@ -594,6 +595,17 @@ def install_crds(control_plane: ControlPlane, crd_dir: Path) -> list[str]:
                 return plural in {r["name"] for r in get(path).get("resources", [])}
 
             wait_for(discoverable, timeout=CRD_TIMEOUT, what=f"{plural} in discovery")
+
+            # The OpenAPI v3 document (what `kubectl explain` and server-side apply read)
+            # is published asynchronously, after Established.
+            def published(path: str = f"apis/{group}/{version['name']}") -> bool:
+                return path in get("/openapi/v3").get("paths", {})
+
+            wait_for(published, timeout=CRD_TIMEOUT, what=f"{group} in /openapi/v3")
+
+    # kubectl cached discovery and OpenAPI from before the CRDs existed; `kubectl explain`
+    # would keep answering "couldn't find resource" from that cache.
+    shutil.rmtree(control_plane.work_dir / KUBECTL_CACHE, ignore_errors=True)
     return names
 
 

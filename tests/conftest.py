@@ -1,3 +1,3 @@
 """Test-wide pytest plugins; each lives in tests/support/."""
 
-pytest_plugins = ["tests.support.controlplane"]
+pytest_plugins = ["tests.support.controlplane", "tests.support.emulator"]

@@ -7,10 +7,11 @@ treats them, so a no-op resync writes nothing to Azure.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .specs import JitPolicySpec
+from azure_jit_operator.domain.specs import AzureTarget, JitPolicySpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,3 +135,23 @@ class AzurePolicySnapshot:
     def initiation_marked(self, marker: str) -> InitiationRecord | None:
         """The history entry whose justification carries ``marker`` (an idempotency key)."""
         return next((r for r in self.initiations if marker in r.justification), None)
+
+
+_POLICY_ID = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Security"
+    r"/locations/(?P<loc>[^/]+)/jitNetworkAccessPolicies/(?P<name>[^/]+)$",
+    re.IGNORECASE,
+)
+
+
+def parse_policy_id(policy_id: str) -> AzureTarget | None:
+    """The target of a JIT policy resource id, or None when it is not one."""
+    match = _POLICY_ID.match(policy_id)
+    if match is None:
+        return None
+    return AzureTarget(
+        subscription_id=match["sub"],
+        resource_group=match["rg"],
+        location=match["loc"],
+        policy_name=match["name"],
+    )

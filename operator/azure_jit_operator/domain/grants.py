@@ -129,7 +129,12 @@ def sources_beyond_grant(granted_sources: Iterable[str], grant: PortGrant | None
 
 def grant_is_served(granted_sources: Iterable[str], grant: PortGrant) -> bool:
     """True when an observed allow rule admits the grant's prefix."""
-    wanted = parse_prefix(grant.prefix)
+    return source_admitted(granted_sources, grant.prefix)
+
+
+def source_admitted(granted_sources: Iterable[str], prefix: str) -> bool:
+    """True when one of the observed sources admits every address of ``prefix``."""
+    wanted = parse_prefix(prefix)
     return any(
         observed.contains(wanted)
         for observed in map(_parsed_or_none, granted_sources)

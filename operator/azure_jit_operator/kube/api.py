@@ -1,0 +1,100 @@
+"""The few Kubernetes API calls the operator makes itself (kopf does the watching).
+
+Status writes that must land *before* an Azure call (the initiate intent) cannot wait for
+kopf's end-of-handler patch, so they go through the official client here. The client is
+synchronous; calls run in a small dedicated thread pool so they never block the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import kubernetes
+from kubernetes.client.exceptions import ApiException
+
+GROUP = "azurejit.dev"
+VERSION = "v1alpha1"
+POLICIES = "jitpolicies"
+REQUESTS = "jitaccessrequests"
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    plural: str
+    namespace: str
+    name: str
+
+
+class Gone(Exception):  # noqa: N818 - reads as "the object is gone"
+    """The object no longer exists."""
+
+
+def make_api_client(kubeconfig: Path | None) -> Any:
+    """In-cluster config inside a pod, else the given (or default) kubeconfig."""
+    if kubeconfig is not None:
+        return kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
+    try:
+        kubernetes.config.load_incluster_config()
+        return kubernetes.client.ApiClient()
+    except kubernetes.config.ConfigException:
+        return kubernetes.config.new_client_from_config()
+
+
+class KubeApi:
+    def __init__(self, api_client: Any, *, workers: int = 8) -> None:
+        self._client = api_client
+        self._custom = kubernetes.client.CustomObjectsApi(api_client)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kube-api")
+
+    async def patch_status(self, ref: ObjectRef, status: dict[str, Any]) -> dict[str, Any]:
+        """Merge-patch ``status``; raises Gone when the object was deleted meanwhile."""
+        return await self._call(
+            self._custom.patch_namespaced_custom_object_status,
+            GROUP,
+            VERSION,
+            ref.namespace,
+            ref.plural,
+            ref.name,
+            {"status": status},
+        )
+
+    async def get(self, ref: ObjectRef) -> dict[str, Any]:
+        return await self._call(
+            self._custom.get_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            ref.namespace,
+            ref.plural,
+            ref.name,
+        )
+
+    async def delete(self, ref: ObjectRef) -> None:
+        try:
+            await self._call(
+                self._custom.delete_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                ref.namespace,
+                ref.plural,
+                ref.name,
+            )
+        except Gone:
+            return
+
+    async def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self._client.close()
+
+    async def _call(self, fn: Any, *args: Any) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        try:
+            result: dict[str, Any] = await loop.run_in_executor(self._pool, lambda: fn(*args))
+        except ApiException as exc:
+            if exc.status == 404:
+                raise Gone(f"{args[-2] if len(args) > 1 else ''}/{args[-1]}") from None
+            raise
+        return result

@@ -1,0 +1,82 @@
+"""Writing a request's status and its Events together: one transition, one patch, and an
+Event only when something actually flipped (no Event storms on retries)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from azure_jit_operator.domain.lifecycle import Phase
+from azure_jit_operator.domain.request_status import AzureRecord, RequestStatus, enter
+from azure_jit_operator.kube.api import Gone
+from azure_jit_operator.metrics import REQUESTS_TOTAL
+from azure_jit_operator.reconcile.objects import ObjectView
+from azure_jit_operator.reconcile.runtime import Runtime
+
+log = logging.getLogger("azure_jit_operator.requests")
+
+
+class Stop(Exception):  # noqa: N818 - control flow, not an error
+    """The worker must end: the object is gone or its deletion has taken over."""
+
+
+class Recorder:
+    def __init__(
+        self,
+        rt: Runtime,
+        obj: ObjectView,
+        status: RequestStatus,
+        *,
+        may_write: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self.rt = rt
+        self.obj = obj
+        self.status = status
+        self._may_write = may_write
+
+    async def write(
+        self,
+        phase: Phase,
+        reason: str,
+        message: str,
+        *,
+        policy: str,
+        clear_intent: bool = False,
+        azure: AzureRecord | None = None,
+        **changes: object,
+    ) -> None:
+        if not self._may_write():
+            raise Stop
+        if clear_intent and self.status.azure.initiation_id:
+            changes["azure"] = AzureRecord()
+        elif azure is not None:
+            changes["azure"] = azure
+        step = enter(
+            self.status, phase, reason=reason, message=message, now=self.rt.clock.now(), **changes
+        )
+        if step.status == self.status:
+            return
+        try:
+            await self.rt.kube.patch_status(
+                self.obj.ref, step.status.to_dict(generation=self.obj.generation)
+            )
+        except Gone:
+            raise Stop from None
+        self.status = step.status
+        if step.event_type is None:
+            return
+        self.rt.post_event(
+            self.obj.identity, step.event_type, step.event_reason, step.event_message
+        )
+        log.info(
+            "%s: %s (%s) %s",
+            self.obj,
+            phase.value,
+            reason,
+            message,
+            extra={"namespace": self.obj.namespace, "name": self.obj.name, "phase": phase.value},
+        )
+        if phase is not Phase.PENDING:
+            REQUESTS_TOTAL.labels(
+                namespace=self.obj.namespace, policy=policy, outcome=phase.value
+            ).inc()

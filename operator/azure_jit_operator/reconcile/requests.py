@@ -1,0 +1,488 @@
+"""A JitAccessRequest's life, run as one coroutine per request (a kopf daemon).
+
+Every step re-derives where it is from ``status`` alone, so a restarted operator resumes
+exactly where the last one stopped:
+
+- Pending, no intent: judge against the policy -> Denied, or wait (policy not Ready, port
+  held for another source), or record the intent (an initiation id) and initiate.
+- Pending with an intent: the last initiate may or may not have reached Azure. The id is in
+  the Azure justification, so the policy's request history tells; initiate only if absent.
+- Active: verify the grant now and then, sleep until expiresAt, then close: give Azure the
+  first half of the close grace to remove its rule, then delete it, confirm, Expired.
+- Terminal: wait for the TTL, then delete the object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from azure_jit_operator.azure.errors import AzureError, classify
+from azure_jit_operator.domain.azure_policy import policy_resource_id, vm_resource_id
+from azure_jit_operator.domain.conditions import find
+from azure_jit_operator.domain.grants import Claim, RequestRef, busy_ports, source_admitted
+from azure_jit_operator.domain.lifecycle import Phase
+from azure_jit_operator.domain.request_rules import check_request, policy_not_found
+from azure_jit_operator.domain.request_status import (
+    CLOSED,
+    OPEN,
+    AzureRecord,
+    PortState,
+    RequestStatus,
+)
+from azure_jit_operator.domain.specs import (
+    JitAccessRequestSpec,
+    JitPolicySpec,
+    SpecError,
+    parse_request_spec,
+)
+from azure_jit_operator.domain.timestamps import format_timestamp, parse_timestamp
+from azure_jit_operator.metrics import (
+    CLOSE_LAG_SECONDS,
+    RECONCILE_ERRORS_TOTAL,
+    REQUEST_OPEN_SECONDS,
+)
+from azure_jit_operator.reconcile import port_ops
+from azure_jit_operator.reconcile.objects import ObjectView
+from azure_jit_operator.reconcile.open_ports import OpenPorts
+from azure_jit_operator.reconcile.recorder import Recorder, Stop
+from azure_jit_operator.reconcile.runtime import Runtime
+
+log = logging.getLogger("azure_jit_operator.requests")
+
+POLICY_GRACE = timedelta(seconds=30)  # a request may arrive just before its policy
+CONFIRM_DEADLINE = timedelta(seconds=60)  # Azure applies an initiate asynchronously
+MAX_WAIT_SECONDS = 30.0
+UNKNOWN_POLICY = "<unknown>"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyView:
+    """A JitPolicy as the request side needs it (from kopf's index)."""
+
+    name: str
+    spec: JitPolicySpec | None
+    ready: bool
+    ready_message: str
+
+
+PolicyLookup = Callable[[str, str], PolicyView | None]
+PersistedClaims = Callable[[str], list[Claim]]
+
+
+class RequestWorker:
+    def __init__(
+        self,
+        rt: Runtime,
+        obj: ObjectView,
+        *,
+        policies: PolicyLookup,
+        persisted: PersistedClaims,
+        open_ports: OpenPorts,
+        stopped: Callable[[], Awaitable[object]],
+        is_stopped: Callable[[], bool],
+    ) -> None:
+        self.rt = rt
+        self.obj = obj
+        self.me = RequestRef(obj.namespace, obj.name, obj.uid)
+        self.recorder = Recorder(
+            rt,
+            obj,
+            RequestStatus.from_dict(obj.status),
+            may_write=lambda: obj.uid not in rt.revoked,
+        )
+        self._policies = policies
+        self._persisted = persisted
+        self._open_ports = open_ports
+        self._stopped = stopped
+        self._is_stopped = is_stopped
+        self._backoff = 1.0
+
+    # -- the loop ------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            while not self._is_stopped():
+                phase = self.status.phase
+                if phase is Phase.PENDING:
+                    await self._pending()
+                elif phase is Phase.ACTIVE:
+                    await self._active()
+                else:
+                    await self._terminal()
+                    return
+        except Stop:
+            return
+
+    async def _nap(self, seconds: float) -> None:
+        if not await self.rt.clock.sleep(seconds, interrupt=self._stopped()):
+            raise Stop
+
+    # -- Pending ---------------------------------------------------------------------
+
+    async def _pending(self) -> None:
+        try:
+            spec = parse_request_spec(self.obj.spec)
+        except SpecError as exc:
+            await self._write(Phase.DENIED, "InvalidSpec", str(exc), policy=UNKNOWN_POLICY)
+            return
+        policy = self._policies(self.obj.namespace, spec.policy_name)
+        if policy is None:
+            if self.rt.clock.now() - self.obj.created < POLICY_GRACE:
+                await self._wait(
+                    "WaitingForPolicy",
+                    f"JitPolicy {spec.policy_name!r} not found yet; waiting briefly",
+                    seconds=2.0,
+                )
+                return
+            missing = policy_not_found(spec.policy_name, self.obj.namespace)
+            await self._write(Phase.DENIED, missing.reason, missing.message, policy=UNKNOWN_POLICY)
+            return
+        if policy.spec is None or not policy.ready:
+            await self._wait(
+                "WaitingForPolicy",
+                f"JitPolicy {policy.name!r} is not Ready ({policy.ready_message}); "
+                "the request opens once the policy is in Azure",
+                seconds=5.0,
+            )
+            return
+        denial = check_request(spec, policy.spec, policy_name=policy.name)
+        if denial is not None:
+            await self._write(Phase.DENIED, denial.reason, denial.message, policy=policy.name)
+            return
+        await self._open(spec, policy.name, policy.spec)
+
+    async def _wait(self, reason: str, message: str, *, seconds: float) -> None:
+        await self._write(Phase.PENDING, reason, message)
+        await self._nap(seconds)
+
+    async def _open(
+        self, spec: JitAccessRequestSpec, policy_name: str, policy: JitPolicySpec
+    ) -> None:
+        vm_rule = policy.virtual_machine(spec.virtual_machine)
+        assert vm_rule is not None  # check_request guarantees it
+        target = policy.azure
+        vm_id = vm_resource_id(target.subscription_id, target.resource_group, vm_rule.name)
+        policy_id = policy_resource_id(
+            target.subscription_id, target.resource_group, target.location, target.policy_name
+        )
+        self.rt.ports.seed(vm_id, lambda: self._persisted(vm_id))
+        wanted = [(p.number, p.source_prefix.text) for p in spec.ports]
+        async with self.rt.ports.lock(vm_id):
+            now = self.rt.clock.now()
+            probe = port_ops.claims_of(self.me, wanted, now + spec.duration)
+            busy = busy_ports(self.rt.ports.claims(vm_id, excluding=self.me), probe, now=now)
+            if busy:
+                first = busy[0]
+                holders = ", ".join(str(h) for h in first.holders)
+                message = (
+                    f"port {first.port} on {vm_rule.name} is open to {first.holder_prefix} for "
+                    f"{holders} until {format_timestamp(first.until)}; Azure JIT allows one "
+                    "source per port, so this request opens when that access ends (or is "
+                    "revoked)"
+                )
+                await self._write(Phase.PENDING, "WaitingForPort", message, clear_intent=True)
+                wait = min(MAX_WAIT_SECONDS, (first.until - now).total_seconds() + 0.5)
+                await self._wait_for_port(vm_id, wait)
+                return
+            initiation_id = self.status.azure.initiation_id or uuid.uuid4().hex[:12]
+            start = now.replace(microsecond=0)
+            expires = start + spec.duration
+            mine = port_ops.claims_of(self.me, wanted, expires)
+            azure = AzureRecord(policy_id=policy_id, vm_id=vm_id, initiation_id=initiation_id)
+            if not self.status.azure.initiation_id:
+                # The intent lands in Kubernetes before the initiate reaches Azure.
+                await self._write(
+                    Phase.PENDING,
+                    "Initiating",
+                    f"opening port(s) {_ports(wanted)} on {vm_rule.name}",
+                    azure=azure,
+                    start_time=start,
+                    expires_at=expires,
+                )
+            else:
+                snapshot = await self._azure(self.rt.jit.get(target), policy=policy_name)
+                if snapshot is None:
+                    return
+                if snapshot.initiation_marked(initiation_id) is not None:
+                    # The last operator's initiate did reach Azure: adopt it, never repeat it.
+                    start = self.status.start_time or start
+                    expires = self.status.expires_at or expires
+                    mine = port_ops.claims_of(self.me, wanted, expires)
+                    self.rt.ports.put(vm_id, self.me, mine)
+                    await self._confirm_and_activate(vm_id, policy_name, vm_rule.name, mine, start)
+                    return
+                await self._write(
+                    Phase.PENDING,
+                    "Initiating",
+                    f"opening port(s) {_ports(wanted)} on {vm_rule.name}",
+                    azure=azure,
+                    start_time=start,
+                    expires_at=expires,
+                )
+            openings = port_ops.openings_for(
+                self.rt.ports.claims(vm_id, excluding=self.me), mine, now=now
+            )
+            try:
+                await port_ops.initiate(
+                    self.rt,
+                    target,
+                    vm_id=vm_id,
+                    openings=openings,
+                    justification=_justification(spec, self.me, initiation_id),
+                )
+            except Exception as exc:
+                failure = classify(exc)
+                RECONCILE_ERRORS_TOTAL.labels(kind=failure.kind.value).inc()
+                if not failure.retryable:
+                    await self._write(
+                        Phase.FAILED,
+                        "AzureRejected",
+                        f"Azure refused to open the port(s): {failure}",
+                        policy=policy_name,
+                    )
+                    return
+                # Maybe it reached Azure: the next pass reads the history before retrying.
+                await self._write(
+                    Phase.PENDING, "AzureUnavailable", f"Azure is unavailable ({failure}); retrying"
+                )
+                await self._retry_later(failure)
+                return
+            self.rt.ports.put(vm_id, self.me, mine)
+            await self._confirm_and_activate(vm_id, policy_name, vm_rule.name, mine, start)
+
+    async def _wait_for_port(self, vm_id: str, seconds: float) -> None:
+        waiter = asyncio.ensure_future(self.rt.ports.wait_for_change(vm_id))
+        try:
+            if not await self.rt.clock.sleep(seconds, interrupt=waiter) and self._is_stopped():
+                raise Stop
+        finally:
+            waiter.cancel()
+
+    async def _confirm_and_activate(
+        self, vm_id: str, policy_name: str, vm_name: str, mine: Sequence[Claim], start: datetime
+    ) -> None:
+        """Called under the VM lock: wait until the NSG shows the rules, then go Active."""
+        deadline = self.rt.clock.now() + CONFIRM_DEADLINE
+        ports = [c.port for c in mine]
+        while True:
+            observed = await self._azure(
+                port_ops.observe(self.rt, vm_id, ports, now=self.rt.clock.now()), policy=policy_name
+            )
+            if observed is None:
+                return
+            served = {c.port for c in mine if source_admitted(observed[c.port].sources, c.prefix)}
+            if len(served) == len(mine) or self.rt.clock.now() >= deadline:
+                break
+            await self._nap(1.0)
+        expires = mine[0].expires_at
+        states = tuple(
+            PortState(c.port, c.prefix, OPEN if c.port in served else CLOSED) for c in mine
+        )
+        opened = ", ".join(f"{c.port} from {c.prefix}" for c in mine)
+        note = (
+            ""
+            if len(served) == len(mine)
+            else " (Azure accepted; the rule is not yet visible on the NSG)"
+        )
+        await self._write(
+            Phase.ACTIVE,
+            "Opened",
+            f"port(s) {opened} open on {vm_name} until {format_timestamp(expires)}{note}",
+            policy=policy_name,
+            start_time=start,
+            expires_at=expires,
+            ports=states,
+            azure=replace(self.status.azure, initiated_at=start),
+        )
+        REQUEST_OPEN_SECONDS.observe(
+            max(0.0, (self.rt.clock.now() - self.obj.created).total_seconds())
+        )
+        self._open_ports.opened(
+            self.me, self.obj.namespace, policy_name, vm_name, [c.port for c in mine]
+        )
+
+    # -- Active ----------------------------------------------------------------------
+
+    async def _active(self) -> None:
+        status = self.status
+        vm_id = status.azure.vm_id
+        expires = status.expires_at
+        if not vm_id or expires is None:
+            # Cannot happen for statuses we wrote; refuse to guess what is open.
+            await self._write(Phase.EXPIRED, "StatusIncomplete", "status lost its Azure record")
+            return
+        mine = [Claim(self.me, p.number, p.source_prefix, expires) for p in status.ports]
+        self.rt.ports.seed(vm_id, lambda: self._persisted(vm_id))
+        if not self.rt.ports.holds(vm_id, self.me) and expires > self.rt.clock.now():
+            async with self.rt.ports.lock(vm_id):
+                self.rt.ports.put(vm_id, self.me, mine)
+        policy_name, vm_name = self._labels()
+        self._open_ports.opened(
+            self.me, self.obj.namespace, policy_name, vm_name, [c.port for c in mine]
+        )
+        while self.rt.clock.now() < expires:
+            await self._verify(vm_id, mine)
+            check_at = self.rt.clock.now() + self.rt.settings.drift_interval
+            if not await self.rt.clock.sleep_until(
+                min(expires, check_at), interrupt=self._stopped()
+            ):
+                raise Stop
+        await self._expire(vm_id, mine)
+
+    async def _verify(self, vm_id: str, mine: Sequence[Claim]) -> None:
+        """Heal a grant that vanished early (e.g. Azure closed a shared one while we were down)."""
+        now = self.rt.clock.now()
+        if self.rt.ports.verified_since(vm_id, now - self.rt.settings.drift_interval):
+            return
+        observed = await self._azure(
+            port_ops.observe(self.rt, vm_id, [c.port for c in mine], now=now)
+        )
+        if observed is None:
+            return
+        self.rt.ports.mark_verified(vm_id, now)
+        missing = [c for c in mine if not source_admitted(observed[c.port].sources, c.prefix)]
+        if not missing:
+            return
+        policy = self._policies(self.obj.namespace, str(self.obj.spec.get("policyName", "")))
+        if policy is None or policy.spec is None:
+            return
+        async with self.rt.ports.lock(vm_id):
+            openings = port_ops.openings_for(
+                self.rt.ports.claims(vm_id, excluding=self.me), missing, now=now
+            )
+            spec = parse_request_spec(self.obj.spec)
+            result = await self._azure(
+                port_ops.initiate(
+                    self.rt,
+                    policy.spec.azure,
+                    vm_id=vm_id,
+                    openings=openings,
+                    justification=_justification(spec, self.me, self.status.azure.initiation_id),
+                )
+            )
+        if result is not None:
+            self.rt.post_event(
+                self.obj.identity,
+                "Warning",
+                "Reopened",
+                f"port(s) {_ports([(c.port, c.prefix) for c in missing])} were closed in Azure "
+                "before expiresAt; re-initiated",
+            )
+
+    async def _expire(self, vm_id: str, mine: Sequence[Claim]) -> None:
+        expires = mine[0].expires_at
+        ports = [c.port for c in mine]
+        async with self.rt.ports.lock(vm_id):
+            self.rt.ports.drop(vm_id, self.me)
+        grace = self.rt.settings.close_grace
+        force_at = expires + grace / 2
+        poll = max(1.0, grace.total_seconds() / 8)
+        policy_name, vm_name = self._labels()
+        while True:
+            now = self.rt.clock.now()
+            observed = await self._azure(port_ops.observe(self.rt, vm_id, ports, now=now))
+            if observed is not None:
+                still_open = [p for p, o in observed.items() if o.beyond_grant]
+                self._open_ports.past_expiry(self.me, bool(still_open) and now >= expires + grace)
+                if not still_open:
+                    break
+                if now >= force_at:
+                    async with self.rt.ports.lock(vm_id):
+                        await self._azure(
+                            port_ops.close_beyond_grants(self.rt, vm_id, still_open, now=now)
+                        )
+                    continue
+            await self._nap(min(poll, max(0.0, (force_at - now).total_seconds())) or poll)
+        closed = self.rt.clock.now()
+        self._open_ports.past_expiry(self.me, False)
+        CLOSE_LAG_SECONDS.observe(max(0.0, (closed - expires).total_seconds()))
+        async with self.rt.ports.lock(vm_id):
+            still_held = [c.port for c in self.rt.ports.claims(vm_id) if c.port in ports]
+            note = (
+                f"; port(s) {','.join(map(str, sorted(set(still_held))))} stay open for another "
+                "request from the same source"
+                if still_held
+                else ""
+            )
+            await self._write(
+                Phase.EXPIRED,
+                "Expired",
+                f"access to {vm_name} ended at {format_timestamp(expires)}; rule(s) confirmed "
+                f"gone from the NSG{note}",
+                policy=policy_name,
+                closed_at=closed,
+                ports=tuple(replace(p, state=CLOSED) for p in self.status.ports),
+            )
+        self._open_ports.closed(self.me)
+
+    # -- Terminal --------------------------------------------------------------------
+
+    async def _terminal(self) -> None:
+        finished = self.status.closed_at or _ready_since(self.status) or self.obj.created
+        deadline = finished + self.rt.settings.terminal_ttl
+        if not await self.rt.clock.sleep_until(deadline, interrupt=self._stopped()):
+            raise Stop
+        log.info("deleting %s: terminal for longer than the TTL", self.obj)
+        await self.rt.kube.delete(self.obj.ref)
+        raise Stop
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _labels(self) -> tuple[str, str]:
+        return (
+            str(self.obj.spec.get("policyName", UNKNOWN_POLICY)),
+            str(self.obj.spec.get("virtualMachine", "")),
+        )
+
+    async def _azure(self, call: Awaitable[T], *, policy: str | None = None) -> T | None:
+        """Run an Azure read/write; on a passing failure, back off and return None."""
+        try:
+            result = await call
+        except Exception as exc:
+            failure = classify(exc)
+            RECONCILE_ERRORS_TOTAL.labels(kind=failure.kind.value).inc()
+            log.warning("Azure call failed for %s: %s", self.obj, failure)
+            await self._retry_later(failure)
+            return None
+        self._backoff = 1.0
+        return result
+
+    async def _retry_later(self, failure: AzureError) -> None:
+        delay = failure.retry_after if failure.retry_after else self._backoff
+        self._backoff = min(self._backoff * 2, 60.0)
+        await self._nap(delay)
+
+    async def _write(
+        self, phase: Phase, reason: str, message: str, *, policy: str | None = None, **changes: Any
+    ) -> None:
+        await self.recorder.write(
+            phase, reason, message, policy=policy or self._labels()[0], **changes
+        )
+
+    @property
+    def status(self) -> RequestStatus:
+        return self.recorder.status
+
+
+def _ready_since(status: RequestStatus) -> datetime | None:
+    ready = find(status.conditions, "Ready")
+    if ready is None or not ready.last_transition_time:
+        return None
+    return parse_timestamp(ready.last_transition_time)
+
+
+def _ports(ports: Sequence[tuple[int, str]]) -> str:
+    return ", ".join(str(number) for number, _ in ports)
+
+
+def _justification(spec: JitAccessRequestSpec, me: RequestRef, initiation_id: str) -> str:
+    # The marker leads, so it survives any truncation on Azure's side; Activity Log readers
+    # see which Kubernetes object asked.
+    return f"azurejit-{initiation_id} k8s:{me}: {spec.justification}"[:500]

@@ -1,0 +1,96 @@
+"""Early revoke: a JitAccessRequest deleted while its ports may be open.
+
+Azure JIT has no revoke API, so the operator deletes the allow rule itself (or, when another
+request from the same source still needs the port, re-initiates with that request's earlier
+end), confirms on the NSG, and only then lets the finalizer go. Raises while anything it
+opened is still observed open, so kopf retries the deletion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from azure_jit_operator.azure.errors import classify
+from azure_jit_operator.domain.azure_policy import parse_policy_id
+from azure_jit_operator.domain.grants import RequestRef
+from azure_jit_operator.domain.lifecycle import Phase
+from azure_jit_operator.domain.request_status import CLOSED, RequestStatus
+from azure_jit_operator.kube.api import Gone
+from azure_jit_operator.reconcile import port_ops
+from azure_jit_operator.reconcile.objects import ObjectView
+from azure_jit_operator.reconcile.open_ports import OpenPorts
+from azure_jit_operator.reconcile.recorder import Recorder, Stop
+from azure_jit_operator.reconcile.requests import PersistedClaims
+from azure_jit_operator.reconcile.runtime import Runtime
+
+
+class StillOpenError(Exception):
+    """A rule this request opened is still on the NSG; the deletion must be retried."""
+
+
+async def revoke_request(
+    rt: Runtime, obj: ObjectView, *, persisted: PersistedClaims, open_ports: OpenPorts
+) -> str:
+    rt.revoked.add(obj.uid)  # from here on, the request's worker writes nothing
+    try:
+        fresh = ObjectView.decode(obj.kind, await rt.kube.get(obj.ref))
+    except Gone:
+        return "already gone"
+    status = RequestStatus.from_dict(fresh.status)
+    policy_name = str(fresh.spec.get("policyName", ""))
+    recorder = Recorder(rt, fresh, status)
+    me = RequestRef(fresh.namespace, fresh.name, fresh.uid)
+    if status.phase.is_terminal:
+        return f"request was already {status.phase.value}; nothing to close"
+    vm_id = status.azure.vm_id
+    if not vm_id:
+        await _record(recorder, policy_name, "deleted before anything was opened in Azure")
+        return "nothing was opened"
+    ports = [p.number for p in status.ports] or [
+        int(p["number"]) for p in fresh.spec.get("ports", [])
+    ]
+    rt.ports.seed(vm_id, lambda: persisted(vm_id))
+    async with rt.ports.lock(vm_id):
+        now = rt.clock.now()
+        before = rt.ports.claims(vm_id)
+        rt.ports.drop(vm_id, me)
+        after = rt.ports.claims(vm_id)
+        try:
+            openings = port_ops.narrowed_openings(before, after, ports, now=now)
+            target = parse_policy_id(status.azure.policy_id)
+            if openings and target is not None:
+                # Same-source requests remain: end Azure's grant at their expiry, not ours.
+                await port_ops.initiate(
+                    rt,
+                    target,
+                    vm_id=vm_id,
+                    openings=openings,
+                    justification=f"azurejit-revoke k8s:{me}: access revoked early",
+                )
+            await port_ops.close_beyond_grants(rt, vm_id, ports, now=now)
+            observed = await port_ops.observe(rt, vm_id, ports, now=rt.clock.now())
+        except Exception as exc:
+            rt.ports.put(vm_id, me, [c for c in before if c.request == me])
+            raise StillOpenError(f"closing failed: {classify(exc)}") from exc
+        if any(o.beyond_grant for o in observed.values()):
+            rt.ports.put(vm_id, me, [c for c in before if c.request == me])
+            raise StillOpenError("an allow rule is still on the NSG after deleting it")
+        message = f"deleted: port(s) {', '.join(map(str, ports))} closed before expiry"
+        await _record(recorder, policy_name, message, closed_at=rt.clock.now())
+    open_ports.closed(me)
+    return message
+
+
+async def _record(recorder: Recorder, policy: str, message: str, **changes: Any) -> None:
+    try:
+        await recorder.write(
+            Phase.REVOKED,
+            "Revoked",
+            message,
+            policy=policy,
+            ports=tuple(replace(p, state=CLOSED) for p in recorder.status.ports),
+            **changes,
+        )
+    except Stop:
+        return

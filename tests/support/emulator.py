@@ -17,6 +17,7 @@ SDK clients: ``SecurityCenter(endpoint.credential(), SUBSCRIPTION, **endpoint.sd
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -24,7 +25,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -65,6 +66,24 @@ def wait_until(
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{what} not reached within {timeout:g}s")
         time.sleep(interval)  # noqa: sleep-ok
+
+
+async def eventually(
+    predicate: Callable[[], Awaitable[_T]],
+    *,
+    within: float = 5.0,
+    interval: float = 0.02,
+    what: str = "condition",
+) -> _T:
+    """Await ``predicate`` until it returns something truthy; fail loudly after ``within`` s."""
+    deadline = time.monotonic() + within
+    while True:
+        result = await predicate()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{what} not reached within {within:g}s")
+        await asyncio.sleep(interval)  # noqa: sleep-ok
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Declarative Azure Just-in-Time VM access for Kubernetes.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="run the operator against the current kubeconfig")
+    run = sub.add_parser("run", help="run the operator against the current kubeconfig")
+    from azure_jit_operator.run import add_run_arguments  # noqa: PLC0415
+
+    add_run_arguments(run)
     emulator = sub.add_parser("emulator", help="serve the local Azure Resource Manager emulator")
     from azure_jit_operator.emulator.command import add_emulator_arguments  # noqa: PLC0415
 
@@ -35,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "run":
+        from azure_jit_operator.run import run_command  # noqa: PLC0415
+
+        return run_command(args)
     if args.command == "emulator":
         from azure_jit_operator.emulator.command import run as run_emulator  # noqa: PLC0415
 

@@ -23,7 +23,7 @@ class Settings:
     arm_endpoint: str = PUBLIC_ARM_ENDPOINT
     ca_bundle: Path | None = None
     metrics_port: int = 9090
-    health_port: int = 8080
+    bind_address: str = "127.0.0.1"
     close_grace: timedelta = timedelta(seconds=30)
     drift_interval: timedelta = timedelta(minutes=5)
     terminal_ttl: timedelta = timedelta(hours=24)
@@ -48,7 +48,7 @@ class Settings:
             arm_endpoint=env.get("AZURE_JIT_ARM_ENDPOINT", defaults.arm_endpoint).rstrip("/"),
             ca_bundle=Path(ca) if ca else None,
             metrics_port=_port(env, "AZURE_JIT_METRICS_PORT", defaults.metrics_port),
-            health_port=_port(env, "AZURE_JIT_HEALTH_PORT", defaults.health_port),
+            bind_address=env.get("AZURE_JIT_BIND_ADDRESS", defaults.bind_address),
             close_grace=_duration(env, "AZURE_JIT_CLOSE_GRACE", defaults.close_grace),
             drift_interval=_duration(env, "AZURE_JIT_DRIFT_INTERVAL", defaults.drift_interval),
             terminal_ttl=_duration(env, "AZURE_JIT_TERMINAL_TTL", defaults.terminal_ttl),

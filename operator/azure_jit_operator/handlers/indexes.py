@@ -1,0 +1,95 @@
+"""kopf indexes: in-memory views of all JitPolicies and Active requests, kept by kopf from
+its watch streams and fully populated before any handler runs after a (re)start."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import kopf
+
+from azure_jit_operator.domain.azure_policy import desired_policy
+from azure_jit_operator.domain.conditions import find, parse_conditions
+from azure_jit_operator.domain.grants import Claim, RequestRef
+from azure_jit_operator.domain.lifecycle import Phase, parse_phase
+from azure_jit_operator.domain.request_status import RequestStatus
+from azure_jit_operator.domain.specs import JitPolicySpec, SpecError, parse_policy_spec
+from azure_jit_operator.reconcile.requests import PolicyView
+
+POLICY_VIEWS = "policy_views"
+GOVERNANCE = "policy_governance"
+ACTIVE_CLAIMS = "active_claims"
+
+
+def register(registry: kopf.OperatorRegistry) -> None:
+    @kopf.index("azurejit.dev", "v1alpha1", "jitpolicies", registry=registry)
+    def policy_views(
+        name: str | None, namespace: str | None, body: kopf.Body, **_: Any
+    ) -> dict[tuple[str, str], PolicyView]:
+        return {(namespace or "", name or ""): policy_view(body)}
+
+    @kopf.index("azurejit.dev", "v1alpha1", "jitpolicies", registry=registry)
+    def policy_governance(
+        name: str | None, namespace: str | None, body: kopf.Body, **_: Any
+    ) -> dict[str, tuple[str, str]]:
+        spec = _parse(body)
+        if spec is None:
+            return {}
+        holder = (str(body.metadata.get("creationTimestamp", "")), f"{namespace}/{name}")
+        return {key: holder for _, key in governance_keys(spec)}
+
+    @kopf.index("azurejit.dev", "v1alpha1", "jitaccessrequests", registry=registry)
+    def active_claims(
+        name: str | None, namespace: str | None, uid: str | None, status: kopf.Status, **_: Any
+    ) -> dict[str, tuple[Claim, ...]]:
+        if parse_phase(status.get("phase")) is not Phase.ACTIVE:
+            return {}
+        parsed = RequestStatus.from_dict(status)
+        if not parsed.azure.vm_id or parsed.expires_at is None:
+            return {}
+        me = RequestRef(namespace or "", name or "", uid or "")
+        return {
+            parsed.azure.vm_id.lower(): tuple(
+                Claim(me, p.number, p.source_prefix, parsed.expires_at) for p in parsed.ports
+            )
+        }
+
+
+def governance_keys(spec: JitPolicySpec) -> list[tuple[str, str]]:
+    """What a JitPolicy governs exclusively, as (description, case-folded key) pairs."""
+    target = spec.azure
+    policy_key = "/".join(
+        (target.subscription_id, target.resource_group, target.location, target.policy_name)
+    ).lower()
+    return [("azure policy " + policy_key, policy_key)] + [
+        ("virtual machine " + vm_id.rsplit("/", 1)[-1], vm_id.lower())
+        for vm_id in sorted(desired_policy(spec).vm_ids())
+    ]
+
+
+def policy_view(body: kopf.Body) -> PolicyView:
+    status = body.get("status") or {}
+    ready = find(parse_conditions(status.get("conditions")), "Ready")
+    generation = body.metadata.get("generation")
+    is_ready = (
+        ready is not None
+        and ready.status == "True"
+        and status.get("observedGeneration") == generation
+    )
+    return PolicyView(
+        name=str(body.metadata.get("name", "")),
+        spec=_parse(body),
+        ready=is_ready,
+        ready_message=ready.message if ready else "not reconciled yet",
+    )
+
+
+def flatten(claims: Iterable[tuple[Claim, ...]]) -> list[Claim]:
+    return [c for group in claims for c in group]
+
+
+def _parse(body: kopf.Body) -> JitPolicySpec | None:
+    try:
+        return parse_policy_spec(body.get("spec") or {}, name=str(body.metadata.get("name", "")))
+    except SpecError:
+        return None

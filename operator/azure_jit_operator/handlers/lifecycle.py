@@ -1,0 +1,70 @@
+"""Operator start and stop: kopf settings set explicitly, clients created once and closed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import kopf
+
+from azure_jit_operator.azure.clients import AzureClients, default_credential
+from azure_jit_operator.clock import Clock
+from azure_jit_operator.config import Settings
+from azure_jit_operator.kube.api import KubeApi, make_api_client
+from azure_jit_operator.kube.events import ObjectIdentity, post_event
+from azure_jit_operator.kube.login import connection_from_kubeconfig
+from azure_jit_operator.reconcile.open_ports import OpenPorts
+from azure_jit_operator.reconcile.runtime import Runtime
+
+GROUP = "azurejit.dev"
+
+
+def register(
+    registry: kopf.OperatorRegistry,
+    config: Settings,
+    *,
+    clock: Clock,
+    credential_factory: Callable[[Settings], Any] = default_credential,
+) -> None:
+    @kopf.on.startup(registry=registry)
+    async def configure(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+        settings.persistence.finalizer = f"{GROUP}/finalizer"
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=GROUP, key="last-handled-configuration"
+        )
+        # Without explicit timeouts a silently dropped watch leaves the operator deaf.
+        settings.watching.server_timeout = 300
+        settings.watching.client_timeout = 330
+        settings.watching.connect_timeout = 30
+        settings.posting.level = logging.WARNING
+        settings.peering.name = config.peering_name
+        settings.peering.mandatory = not config.standalone
+        settings.peering.clusterwide = config.clusterwide
+        settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
+        memo.open_ports = OpenPorts()
+        memo.runtime = Runtime(
+            settings=config,
+            clock=clock,
+            azure=AzureClients(config, credential_factory=credential_factory),
+            kube=KubeApi(make_api_client(config.kubeconfig)),
+            post_event=_post,
+        )
+
+    @kopf.on.cleanup(registry=registry)
+    async def close(*, memo: kopf.Memo, **_: Any) -> None:
+        runtime: Runtime | None = getattr(memo, "runtime", None)
+        if runtime is not None:
+            await runtime.close()
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # An explicit kubeconfig (tests, local runs); else in-cluster or the default one.
+        if config.kubeconfig is not None:
+            return connection_from_kubeconfig(config.kubeconfig)
+        return kopf.login_via_client(**kwargs)
+
+
+def _post(obj: ObjectIdentity, type_: str, reason: str, message: str) -> None:
+    post_event(obj, type_=type_, reason=reason, message=message)

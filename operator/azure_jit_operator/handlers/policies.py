@@ -1,0 +1,107 @@
+"""kopf handlers for JitPolicy: decode, call the reconcile use case, record the outcome."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from azure_jit_operator.azure.errors import classify
+from azure_jit_operator.config import Settings
+from azure_jit_operator.domain.specs import SpecError, parse_policy_spec
+from azure_jit_operator.handlers.indexes import GOVERNANCE, governance_keys
+from azure_jit_operator.reconcile.objects import ObjectView
+from azure_jit_operator.reconcile.policies import (
+    Conflict,
+    PolicyOutcome,
+    delete_policy,
+    sync_policy,
+)
+from azure_jit_operator.reconcile.runtime import Runtime
+
+RESOURCE = ("azurejit.dev", "v1alpha1", "jitpolicies")
+
+
+def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
+    @kopf.on.resume(*RESOURCE, registry=registry)
+    @kopf.on.create(*RESOURCE, registry=registry)
+    @kopf.on.update(*RESOURCE, registry=registry, field="spec")
+    async def policy_changed(
+        *,
+        body: kopf.Body,
+        memo: kopf.Memo,
+        patch: kopf.Patch,
+        **kwargs: Any,
+    ) -> None:
+        await _sync(body, memo, patch, kwargs[GOVERNANCE], drift_check=False)
+
+    @kopf.timer(
+        *RESOURCE,
+        registry=registry,
+        interval=settings.drift_interval.total_seconds(),
+        initial_delay=settings.drift_interval.total_seconds(),
+    )
+    async def policy_drift(
+        *,
+        body: kopf.Body,
+        memo: kopf.Memo,
+        patch: kopf.Patch,
+        **kwargs: Any,
+    ) -> None:
+        await _sync(body, memo, patch, kwargs[GOVERNANCE], drift_check=True)
+
+    @kopf.on.delete(*RESOURCE, registry=registry)
+    async def policy_deleted(*, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        rt: Runtime = memo.runtime
+        obj = ObjectView.decode("JitPolicy", body)
+        try:
+            what = await delete_policy(rt, obj)
+        except Exception as exc:
+            failure = classify(exc)
+            if failure.retryable:
+                raise kopf.TemporaryError(
+                    f"deleting the Azure policy: {failure}", delay=failure.retry_after or 10
+                ) from exc
+            raise kopf.TemporaryError(
+                f"cannot delete the Azure policy: {failure}", delay=60
+            ) from exc
+        rt.post_event(obj.identity, "Normal", "Deleted", what)
+
+
+async def _sync(
+    body: kopf.Body,
+    memo: kopf.Memo,
+    patch: kopf.Patch,
+    governance: kopf.Index[str, Any],
+    *,
+    drift_check: bool,
+) -> None:
+    rt: Runtime = memo.runtime
+    obj = ObjectView.decode("JitPolicy", body)
+    outcome = await sync_policy(
+        rt, obj, conflicts=_conflicts(obj, governance), drift_check=drift_check
+    )
+    _record(rt, obj, patch, outcome)
+
+
+def _record(rt: Runtime, obj: ObjectView, patch: kopf.Patch, outcome: PolicyOutcome) -> None:
+    if outcome.status:
+        patch.status.update(outcome.status)
+    for type_, reason, message in outcome.events:
+        rt.post_event(obj.identity, type_, reason, message)
+    if outcome.retry_in is not None:
+        raise kopf.TemporaryError("policy not in sync yet; see status", delay=outcome.retry_in)
+
+
+def _conflicts(obj: ObjectView, governance: kopf.Index[str, Any]) -> list[Conflict]:
+    try:
+        spec = parse_policy_spec(obj.spec, name=obj.name)
+    except SpecError:
+        return []
+    me = f"{obj.namespace}/{obj.name}"
+    conflicts = []
+    for what, key in governance_keys(spec):
+        holders = sorted(governance.get(key, ()))
+        if holders and holders[0][1] != me:
+            conflicts.append(Conflict(holder=holders[0][1], what=what))
+    return conflicts

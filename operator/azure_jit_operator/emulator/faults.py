@@ -67,7 +67,8 @@ class Fault:
                 headers=headers,
             )
         if self.status == 429:
-            return errors.throttled(subscription_id=subscription, retry_after=self.retry_after or 1)
+            retry_after = 1 if self.retry_after is None else self.retry_after
+            return errors.throttled(subscription_id=subscription, retry_after=retry_after)
         if self.status == 503:
             return errors.service_unavailable(self.retry_after)
         if self.status == 500:

@@ -22,13 +22,15 @@ ACTIVE_CLAIMS = "active_claims"
 
 
 def register(registry: kopf.OperatorRegistry) -> None:
-    @kopf.index("azurejit.dev", "v1alpha1", "jitpolicies", registry=registry)
+    @kopf.index("azurejit.dev", "v1alpha1", "jitpolicies", registry=registry, id="policy_views")
     def policy_views(
         name: str | None, namespace: str | None, body: kopf.Body, **_: Any
     ) -> dict[tuple[str, str], PolicyView]:
         return {(namespace or "", name or ""): policy_view(body)}
 
-    @kopf.index("azurejit.dev", "v1alpha1", "jitpolicies", registry=registry)
+    @kopf.index(
+        "azurejit.dev", "v1alpha1", "jitpolicies", registry=registry, id="policy_governance"
+    )
     def policy_governance(
         name: str | None, namespace: str | None, body: kopf.Body, **_: Any
     ) -> dict[str, tuple[str, str]]:
@@ -38,7 +40,9 @@ def register(registry: kopf.OperatorRegistry) -> None:
         holder = (str(body.metadata.get("creationTimestamp", "")), f"{namespace}/{name}")
         return {key: holder for _, key in governance_keys(spec)}
 
-    @kopf.index("azurejit.dev", "v1alpha1", "jitaccessrequests", registry=registry)
+    @kopf.index(
+        "azurejit.dev", "v1alpha1", "jitaccessrequests", registry=registry, id="active_claims"
+    )
     def active_claims(
         name: str | None, namespace: str | None, uid: str | None, status: kopf.Status, **_: Any
     ) -> dict[str, tuple[Claim, ...]]:

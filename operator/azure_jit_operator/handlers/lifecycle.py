@@ -27,7 +27,7 @@ def register(
     clock: Clock,
     credential_factory: Callable[[Settings], Any] = default_credential,
 ) -> None:
-    @kopf.on.startup(registry=registry)
+    @kopf.on.startup(registry=registry, id="configure")
     async def configure(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         settings.persistence.finalizer = f"{GROUP}/finalizer"
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
@@ -52,13 +52,13 @@ def register(
             post_event=_post,
         )
 
-    @kopf.on.cleanup(registry=registry)
+    @kopf.on.cleanup(registry=registry, id="close")
     async def close(*, memo: kopf.Memo, **_: Any) -> None:
         runtime: Runtime | None = getattr(memo, "runtime", None)
         if runtime is not None:
             await runtime.close()
 
-    @kopf.on.login(registry=registry)
+    @kopf.on.login(registry=registry, id="login")
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         # An explicit kubeconfig (tests, local runs); else in-cluster or the default one.
         if config.kubeconfig is not None:

@@ -23,9 +23,9 @@ RESOURCE = ("azurejit.dev", "v1alpha1", "jitpolicies")
 
 
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
-    @kopf.on.resume(*RESOURCE, registry=registry)
-    @kopf.on.create(*RESOURCE, registry=registry)
-    @kopf.on.update(*RESOURCE, registry=registry, field="spec")
+    @kopf.on.resume(*RESOURCE, registry=registry, id="policy_changed")
+    @kopf.on.create(*RESOURCE, registry=registry, id="policy_changed")
+    @kopf.on.update(*RESOURCE, registry=registry, id="policy_changed", field="spec")
     async def policy_changed(
         *,
         body: kopf.Body,
@@ -38,6 +38,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     @kopf.timer(
         *RESOURCE,
         registry=registry,
+        id="policy_drift",
         interval=settings.drift_interval.total_seconds(),
         initial_delay=settings.drift_interval.total_seconds(),
     )
@@ -50,7 +51,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     ) -> None:
         await _sync(body, memo, patch, kwargs[GOVERNANCE], drift_check=True)
 
-    @kopf.on.delete(*RESOURCE, registry=registry)
+    @kopf.on.delete(*RESOURCE, registry=registry, id="policy_deleted")
     async def policy_deleted(*, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         rt: Runtime = memo.runtime
         obj = ObjectView.decode("JitPolicy", body)

@@ -22,6 +22,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
     @kopf.daemon(
         *RESOURCE,
         registry=registry,
+        id="request_lifecycle",
         cancellation_timeout=GRACEFUL_STOP_SECONDS,
         backoff=5.0,
     )
@@ -55,7 +56,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
         )
         await worker.run()
 
-    @kopf.on.delete(*RESOURCE, registry=registry)
+    @kopf.on.delete(*RESOURCE, registry=registry, id="request_deleted")
     async def request_deleted(*, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
         active_claims: kopf.Index[str, Any] = kwargs[ACTIVE_CLAIMS]
         rt: Runtime = memo.runtime

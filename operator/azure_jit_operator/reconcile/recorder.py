@@ -74,7 +74,11 @@ class Recorder:
             phase.value,
             reason,
             message,
-            extra={"namespace": self.obj.namespace, "name": self.obj.name, "phase": phase.value},
+            extra={
+                "k8s_namespace": self.obj.namespace,
+                "k8s_name": self.obj.name,
+                "phase": phase.value,
+            },
         )
         if phase is not Phase.PENDING:
             REQUESTS_TOTAL.labels(

@@ -42,14 +42,28 @@ CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/azure-jit-operator/envtest"
 OUT="$CACHE_ROOT/${KUBE_VERSION#v}"
 STAMP_FILE="$OUT/.stamp"
 
-# Everything that shapes the binaries: the recipe (this script) and the modules' sources.
+# The build recipe: everything below that shapes the binaries, and nothing else (editing a
+# comment in this script does not force a rebuild; changing a flag does).
+minor="${KUBE_VERSION#v1.}"
+minor="${minor%%.*}"
+X_VERSION=""
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    X_VERSION+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    X_VERSION+=" -X $pkg.gitTreeState=clean"
+done
+GO_BUILD=(go build -mod=readonly -trimpath)
+KUBE_LDFLAGS="-s -w$X_VERSION"
+ETCD_LDFLAGS="-s -w"
+export CGO_ENABLED=0 # static binaries
+RECIPE="${GO_BUILD[*]} | $KUBE_LDFLAGS | $ETCD_LDFLAGS | CGO_ENABLED=$CGO_ENABLED"
+
+# A hash of the recipe and of the modules' sources: a matching stamp means "reuse".
 stamp() {
     (
         cd "$HERE"
-        sha256sum build.sh kube/go.mod kube/go.sum etcd/go.mod etcd/go.sum
+        sha256sum kube/go.mod kube/go.sum etcd/go.mod etcd/go.sum
         find kube etcd -name '*.go' -print0 | sort -z | xargs -0 sha256sum
-        printf 'kubernetes %s etcd %s %s/%s\n' "$KUBE_VERSION" "$ETCD_VERSION" \
-            "$(uname -s)" "$(uname -m)"
+        printf '%s\n%s/%s\n' "$RECIPE" "$(uname -s)" "$(uname -m)"
     ) | sha256sum | cut -d' ' -f1
 }
 WANT="$(stamp)"
@@ -81,33 +95,19 @@ fi
 TMP="$(mktemp -d "$CACHE_ROOT/.build.XXXXXX")"
 trap 'rm -rf "$TMP"' EXIT
 
-log "building kubernetes $KUBE_VERSION and etcd $ETCD_VERSION into $OUT (cold: tens of minutes on 2 cores)"
+log "building kubernetes $KUBE_VERSION and etcd $ETCD_VERSION into $OUT (the first build takes about 7 minutes on 2 cores)"
 started=$SECONDS
 
-# Static binaries, no debug info, reproducible paths. -mod=readonly: go.sum is committed and
-# complete, so a build never rewrites files in the checkout.
-export CGO_ENABLED=0
-minor="${KUBE_VERSION#v1.}"
-minor="${minor%%.*}"
-X_VERSION=""
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    X_VERSION+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
-    X_VERSION+=" -X $pkg.gitTreeState=clean"
-done
-(
-    cd "$HERE/kube"
-    go build -mod=readonly -trimpath -ldflags="-s -w$X_VERSION" -o "$TMP/" \
-        ./cmd/kube-apiserver ./cmd/kubectl
-)
-(
-    cd "$HERE/etcd"
-    go build -mod=readonly -trimpath -ldflags="-s -w" -o "$TMP/" ./cmd/etcd
-)
+# No debug info (-s -w) and no local paths (-trimpath) keep the binaries small and the same on
+# every machine. -mod=readonly: go.sum is committed and complete, so a build never rewrites
+# files in the checkout.
+(cd "$HERE/kube" && "${GO_BUILD[@]}" -ldflags="$KUBE_LDFLAGS" -o "$TMP/" ./cmd/kube-apiserver ./cmd/kubectl)
+(cd "$HERE/etcd" && "${GO_BUILD[@]}" -ldflags="$ETCD_LDFLAGS" -o "$TMP/" ./cmd/etcd)
 
 # Smoke-check before publishing: every binary starts and reports the pinned version.
-"$TMP/kube-apiserver" --version | grep -qF "$KUBE_VERSION" || die "kube-apiserver reports a wrong version"
-"$TMP/kubectl" version --client | grep -qF "$KUBE_VERSION" || die "kubectl reports a wrong version"
-"$TMP/etcd" --version | grep -qF "${ETCD_VERSION#v}" || die "etcd reports a wrong version"
+"$TMP/kube-apiserver" --version | grep -F "$KUBE_VERSION" >/dev/null || die "kube-apiserver reports a wrong version"
+"$TMP/kubectl" version --client | grep -F "$KUBE_VERSION" >/dev/null || die "kubectl reports a wrong version"
+"$TMP/etcd" --version | grep -F "${ETCD_VERSION#v}" >/dev/null || die "etcd reports a wrong version"
 
 printf '%s\n' "$WANT" >"$TMP/.stamp"
 rm -rf "$OUT"

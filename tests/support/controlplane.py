@@ -13,8 +13,10 @@ toolchain the tests that need them skip; with ``CI=true`` they fail.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import datetime
+import functools
 import http.client
 import ipaddress
 import json
@@ -131,7 +133,7 @@ def locate_binaries(*, progress: Callable[[str], None] = lambda line: None) -> P
             raise BinariesUnavailableError(
                 "kube-apiserver, etcd and kubectl are not built and no Go toolchain is on PATH. "
                 "Install Go >= 1.26 and run `make envtest` (or point KUBEBUILDER_ASSETS at a "
-                f"directory holding {', '.join(BINARIES)}).\n{tail}"
+                f"directory holding {', '.join(BINARIES)})."
             )
         raise ControlPlaneError(f"{BUILD_SCRIPT} failed with exit code {returncode}:\n{tail}")
     lines = stdout.strip().splitlines()
@@ -300,12 +302,15 @@ def _free_port() -> int:
         return port
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    """Linux: the child gets SIGKILL if pytest itself is killed, so nothing is left behind."""
-    import ctypes  # noqa: PLC0415 - only in the forked child
-
+def _die_with_parent() -> Callable[[], object] | None:
+    """Linux: a ``preexec_fn`` that makes the child get SIGKILL when the thread that started
+    it dies (pytest killed by a CI timeout, say), so no server outlives the test run.
+    Resolved here, in the parent, so the forked child only makes one libc call."""
+    if sys.platform != "linux":
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
     pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    return functools.partial(prctl, pr_set_pdeathsig, signal.SIGKILL)
 
 
 class _Server:
@@ -320,7 +325,7 @@ class _Server:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+                preexec_fn=_die_with_parent(),  # noqa: PLW1509 - one async-signal-safe call
             )
 
     def alive(self) -> bool:
@@ -741,6 +746,7 @@ def _obtain_binaries(config: pytest.Config) -> Path | BaseException:
     return outcome
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects, so `-m "not integration"` works
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if FIXTURE in getattr(item, "fixturenames", ()):

@@ -328,9 +328,9 @@ def generate_world(
 
     Subscription ids are ``00000000-0000-0000-0000-00000000000{n}`` style GUIDs; resource
     groups ``rg-scale-{n}``; VMs ``vm-{n:05d}`` tagged ``env`` (prod/staging/dev), ``role``
-    (web/db/app), ``jit`` (``enabled`` on every other VM) and ``index``. Every
-    ``subnet_nsg_every``-th VM sits in a subnet guarded by a subnet NSG instead of
-    having a NIC NSG, so both resolution paths are exercised at scale.
+    (web/db/app), ``jit`` (``enabled`` on every other VM of each resource group) and
+    ``index``. Every ``subnet_nsg_every``-th VM sits in a subnet guarded by a subnet NSG
+    instead of having a NIC NSG, so both resolution paths are exercised at scale.
     """
     if vms < 0 or subscriptions < 1 or resource_groups_per_subscription < 1:
         raise ValueError("need vms >= 0, subscriptions >= 1, resource groups >= 1")
@@ -386,7 +386,7 @@ def generate_world(
                 tags={
                     "env": envs[i % len(envs)],
                     "role": roles[(i // len(envs)) % len(roles)],
-                    "jit": "enabled" if i % 2 == 0 else "disabled",
+                    "jit": "enabled" if slot % 2 == 0 else "disabled",
                     "index": str(i),
                 },
             )

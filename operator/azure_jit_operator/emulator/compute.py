@@ -133,8 +133,15 @@ def render_instance_view(vm: Vm) -> dict[str, Any]:
         "level": "Info",
         "displayStatus": "Provisioning succeeded",
     }
+    agent: dict[str, Any] = {
+        "code": "ProvisioningState/succeeded",
+        "level": "Info",
+        "displayStatus": "Ready",
+        "message": "GuestAgent is running and accepting new configurations.",
+    }
     if stamp:
         status["time"] = stamp
+        agent["time"] = stamp
     windows = vm.os_type.lower() == "windows"
     return {
         "computerName": vm.name[:15] if windows else vm.name,
@@ -142,14 +149,7 @@ def render_instance_view(vm: Vm) -> dict[str, Any]:
         "osVersion": "Microsoft Windows NT 10.0.20348.0" if windows else "22.04",
         "vmAgent": {
             "vmAgentVersion": "2.10.0.8",
-            "statuses": [
-                {
-                    "code": "ProvisioningState/succeeded",
-                    "level": "Info",
-                    "displayStatus": "Ready",
-                    "message": "GuestAgent is running and accepting new configurations.",
-                }
-            ],
+            "statuses": [agent],
         },
         "disks": [
             {

@@ -116,7 +116,9 @@ class Router:
     def __init__(self, routes: list[Route]) -> None:
         self.routes = routes
 
-    def resolve(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
+    def resolve(
+        self, method: str, path: str, *, api_version: str = ""
+    ) -> tuple[Route, dict[str, str]]:
         segments = [s for s in path.split("/") if s]
         allowed = False
         for route in self.routes:
@@ -128,9 +130,9 @@ class Router:
             allowed = True
         if allowed:
             raise errors.method_not_allowed(method.upper())
-        raise self._unknown(segments, path)
+        raise self._unknown(segments, path, api_version)
 
-    def _unknown(self, segments: list[str], path: str) -> errors.ArmError:
+    def _unknown(self, segments: list[str], path: str, api_version: str) -> errors.ArmError:
         lowered = [s.lower() for s in segments]
         if "providers" in lowered and lowered.index("providers") + 1 < len(lowered):
             at = lowered.index("providers")
@@ -139,7 +141,7 @@ class Router:
             if namespace.lower() not in known:
                 return errors.invalid_resource_namespace(namespace)
             resource_type = "/".join(segments[at + 2 :: 2]) or namespace
-            return errors.invalid_resource_type(resource_type, namespace, "")
+            return errors.invalid_resource_type(resource_type, namespace, api_version)
         return errors.invalid_request_uri(path)
 
 

@@ -111,7 +111,9 @@ class ArmFrontDoor:
         path = request.path
         routing_error: errors.ArmError | None = None
         try:
-            route, params = emulator.router.resolve(request.method, path)
+            route, params = emulator.router.resolve(
+                request.method, path, api_version=request.query.get("api-version", "")
+            )
             call.route = route
         except errors.ArmError as error:
             routing_error = error

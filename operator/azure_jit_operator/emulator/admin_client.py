@@ -87,35 +87,74 @@ def _policy_path(subscription: str, resource_group: str, location: str, name: st
 
 
 class _Calls:
-    """The requests behind each method, shared by the async and sync clients."""
+    """The request behind each client method, shared by the async and the sync client."""
+
+    health = Call("GET", "/health")
+    state = Call("GET", "/state")
+    reset = Call("POST", "/reset")
+    settings = Call("GET", "/settings")
+    clock = Call("GET", "/clock")
+    tick = Call("POST", "/tick")
+    complete_operations = Call("POST", "/operations/complete")
+    calls = Call("GET", "/calls")
+    reset_calls = Call("DELETE", "/calls")
+    faults = Call("GET", "/faults")
+    clear_faults = Call("DELETE", "/faults")
 
     @staticmethod
-    def state() -> Call:
-        return Call("GET", "/state")
+    def update_settings(changes: dict[str, Any]) -> Call:
+        return Call("PATCH", "/settings", changes)
 
     @staticmethod
-    def reset() -> Call:
-        return Call("POST", "/reset")
+    def move_clock(body: dict[str, Any]) -> Call:
+        return Call("POST", "/clock", body)
 
     @staticmethod
-    def settings(changes: dict[str, Any] | None = None) -> Call:
-        return Call("PATCH", "/settings", changes) if changes else Call("GET", "/settings")
+    def add_fault(spec: dict[str, Any]) -> Call:
+        return Call("POST", "/faults", spec)
 
     @staticmethod
-    def clock(body: dict[str, Any] | None = None) -> Call:
-        return Call("POST", "/clock", body) if body else Call("GET", "/clock")
+    def add_vm(subscription: str, resource_group: str, vm: dict[str, Any]) -> Call:
+        body = {"subscription": subscription, "resourceGroup": resource_group, "vm": vm}
+        return Call("POST", "/vms", body)
 
     @staticmethod
-    def advance(delta: timedelta) -> Call:
-        return Call("POST", "/clock", {"advance_seconds": delta.total_seconds()})
+    def remove_vm(subscription: str, resource_group: str, name: str) -> Call:
+        return Call("DELETE", _vm_path(subscription, resource_group, name))
 
     @staticmethod
-    def set_now(instant: datetime) -> Call:
-        return Call("POST", "/clock", {"now": format_timestamp(instant)})
+    def set_vm_tags(
+        subscription: str, resource_group: str, name: str, tags: dict[str, str]
+    ) -> Call:
+        return Call("PUT", _vm_path(subscription, resource_group, name) + "/tags", {"tags": tags})
+
+    @staticmethod
+    def vm_access(subscription: str, resource_group: str, name: str) -> Call:
+        return Call("GET", _vm_path(subscription, resource_group, name) + "/access")
+
+    @staticmethod
+    def put_policy(
+        subscription: str, resource_group: str, location: str, name: str, body: dict[str, Any]
+    ) -> Call:
+        return Call("PUT", _policy_path(subscription, resource_group, location, name), body)
+
+    @staticmethod
+    def delete_policy(
+        subscription: str, resource_group: str, location: str, name: str, *, remove_rules: bool
+    ) -> Call:
+        suffix = "" if remove_rules else "?remove_rules=false"
+        return Call("DELETE", _policy_path(subscription, resource_group, location, name) + suffix)
+
+
+def _count(calls: dict[str, Any], operation: str, method: str | None) -> int:
+    entry = calls.get(operation)
+    if entry is None:
+        return 0
+    return int(entry["by_method"].get(method.upper(), 0) if method else entry["total"])
 
 
 class AdminClient:
-    """Async client; one aiohttp session, closed by :meth:`close`."""
+    """Async client; one aiohttp session, closed by :meth:`close` (or ``async with``)."""
 
     def __init__(self, base_url: str, ca_path: Path | str, *, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
@@ -154,49 +193,54 @@ class AdminClient:
             return body
 
     async def health(self) -> bool:
-        return bool((await self._send(Call("GET", "/health")))["status"] == "ok")
+        return bool((await self._send(_Calls.health))["status"] == "ok")
 
     async def state(self) -> dict[str, Any]:
-        return cast(dict[str, Any], await self._send(_Calls.state()))
+        """Everything: clock, settings, VMs, NSGs with rules, policies, pending LROs, faults."""
+        return cast(dict[str, Any], await self._send(_Calls.state))
 
     async def reset(self) -> None:
-        await self._send(_Calls.reset())
+        """Back to the world, the start settings and the start clock; no faults, no counts."""
+        await self._send(_Calls.reset)
 
     async def settings(self) -> dict[str, Any]:
-        return cast(dict[str, Any], await self._send(_Calls.settings()))
+        return cast(dict[str, Any], await self._send(_Calls.settings))
 
     async def update_settings(self, **changes: Any) -> dict[str, Any]:
-        return cast(dict[str, Any], await self._send(_Calls.settings(changes)))
+        """E.g. ``never_revoke=True``, ``revoke_lag_seconds=30``, ``page_size=2``."""
+        return cast(dict[str, Any], await self._send(_Calls.update_settings(changes)))
 
     async def now(self) -> datetime:
-        return parse_timestamp((await self._send(_Calls.clock()))["now"])
+        return parse_timestamp((await self._send(_Calls.clock))["now"])
 
     async def advance_clock(self, delta: timedelta) -> datetime:
-        return parse_timestamp((await self._send(_Calls.advance(delta)))["now"])
+        """Jump the emulator clock; what is due is revoked before this returns."""
+        body = {"advance_seconds": delta.total_seconds()}
+        return parse_timestamp((await self._send(_Calls.move_clock(body)))["now"])
 
     async def set_clock(self, instant: datetime) -> datetime:
-        return parse_timestamp((await self._send(_Calls.set_now(instant)))["now"])
+        body = {"now": format_timestamp(instant)}
+        return parse_timestamp((await self._send(_Calls.move_clock(body)))["now"])
 
     async def reset_clock(self) -> datetime:
-        return parse_timestamp((await self._send(_Calls.clock({"offset_seconds": 0})))["now"])
+        return parse_timestamp((await self._send(_Calls.move_clock({"offset_seconds": 0})))["now"])
 
     async def tick(self) -> int:
-        return int((await self._send(Call("POST", "/tick")))["revoked_ports"])
+        """Revoke what is due now; the number of ports revoked."""
+        return int((await self._send(_Calls.tick))["revoked_ports"])
 
     async def complete_operations(self) -> int:
-        return int((await self._send(Call("POST", "/operations/complete")))["completed"])
+        return int((await self._send(_Calls.complete_operations))["completed"])
 
     async def calls(self) -> dict[str, Any]:
-        return cast(dict[str, Any], await self._send(Call("GET", "/calls")))
+        """``{operation_id: {"total", "by_method": {...}, "by_status": {...}}}``."""
+        return cast(dict[str, Any], await self._send(_Calls.calls))
 
     async def call_count(self, operation: str, *, method: str | None = None) -> int:
-        entry = (await self.calls()).get(operation)
-        if entry is None:
-            return 0
-        return int(entry["by_method"].get(method.upper(), 0) if method else entry["total"])
+        return _count(await self.calls(), operation, method)
 
     async def reset_calls(self) -> None:
-        await self._send(Call("DELETE", "/calls"))
+        await self._send(_Calls.reset_calls)
 
     async def add_fault(
         self,
@@ -212,6 +256,7 @@ class AdminClient:
         code: str | None = None,
         message: str | None = None,
     ) -> dict[str, Any]:
+        """Inject a fault for ``operation`` (an operation id or ``*``); see :mod:`.faults`."""
         spec = _fault(
             operation,
             kind=kind,
@@ -224,38 +269,43 @@ class AdminClient:
             code=code,
             message=message,
         )
-        return cast(dict[str, Any], await self._send(Call("POST", "/faults", spec)))
+        return cast(dict[str, Any], await self._send(_Calls.add_fault(spec)))
 
     async def faults(self) -> list[dict[str, Any]]:
-        return cast(list[dict[str, Any]], await self._send(Call("GET", "/faults")))
+        return cast(list[dict[str, Any]], await self._send(_Calls.faults))
 
     async def clear_faults(self) -> None:
-        await self._send(Call("DELETE", "/faults"))
+        await self._send(_Calls.clear_faults)
 
     async def add_vm(
         self, subscription: str, resource_group: str, vm: dict[str, Any]
     ) -> dict[str, Any]:
-        body = {"subscription": subscription, "resourceGroup": resource_group, "vm": vm}
-        return cast(dict[str, Any], await self._send(Call("POST", "/vms", body)))
+        """Add a VM (world-file shape: name, subnet, networkSecurityGroup, tags, ...)."""
+        return cast(
+            dict[str, Any], await self._send(_Calls.add_vm(subscription, resource_group, vm))
+        )
 
     async def remove_vm(self, subscription: str, resource_group: str, name: str) -> None:
-        await self._send(Call("DELETE", _vm_path(subscription, resource_group, name)))
+        await self._send(_Calls.remove_vm(subscription, resource_group, name))
 
     async def set_vm_tags(
         self, subscription: str, resource_group: str, name: str, tags: dict[str, str]
     ) -> dict[str, Any]:
-        path = _vm_path(subscription, resource_group, name) + "/tags"
-        return cast(dict[str, Any], await self._send(Call("PUT", path, {"tags": tags})))
+        call = _Calls.set_vm_tags(subscription, resource_group, name, tags)
+        return cast(dict[str, Any], await self._send(call))
 
     async def vm_access(self, subscription: str, resource_group: str, name: str) -> dict[str, Any]:
-        path = _vm_path(subscription, resource_group, name) + "/access"
-        return cast(dict[str, Any], await self._send(Call("GET", path)))
+        """``{"guards": [{networkSecurityGroup, addresses, jitDenyRules, jitAllowRules}],
+        "openPorts": [{port, sources, networkSecurityGroup, rule, provisioningState}]}``."""
+        call = _Calls.vm_access(subscription, resource_group, name)
+        return cast(dict[str, Any], await self._send(call))
 
     async def put_policy_out_of_band(
         self, subscription: str, resource_group: str, location: str, name: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        path = _policy_path(subscription, resource_group, location, name)
-        return cast(dict[str, Any], await self._send(Call("PUT", path, body)))
+        """Create/replace a JIT policy as someone else would (not counted, no faults)."""
+        call = _Calls.put_policy(subscription, resource_group, location, name, body)
+        return cast(dict[str, Any], await self._send(call))
 
     async def delete_policy_out_of_band(
         self,
@@ -266,14 +316,15 @@ class AdminClient:
         *,
         remove_rules: bool = True,
     ) -> None:
-        path = _policy_path(subscription, resource_group, location, name)
-        suffix = "" if remove_rules else "?remove_rules=false"
-        await self._send(Call("DELETE", path + suffix))
+        call = _Calls.delete_policy(
+            subscription, resource_group, location, name, remove_rules=remove_rules
+        )
+        await self._send(call)
 
 
 class SyncAdminClient:
-    """Blocking client (urllib); for sync tests and scripts. Never use it on the event loop
-    that runs an in-process emulator: it would wait for itself."""
+    """Blocking client (urllib), same methods as :class:`AdminClient`. Never use it on the
+    event loop that serves an in-process emulator: it would wait for itself."""
 
     def __init__(self, base_url: str, ca_path: Path | str, *, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
@@ -300,37 +351,48 @@ class SyncAdminClient:
             raise AdminError(exc.code, json.loads(body or b"null")) from None
 
     def health(self) -> bool:
-        return bool(self._send(Call("GET", "/health"))["status"] == "ok")
+        return bool(self._send(_Calls.health)["status"] == "ok")
 
     def state(self) -> dict[str, Any]:
-        return cast(dict[str, Any], self._send(_Calls.state()))
+        return cast(dict[str, Any], self._send(_Calls.state))
 
     def reset(self) -> None:
-        self._send(_Calls.reset())
+        self._send(_Calls.reset)
 
     def settings(self) -> dict[str, Any]:
-        return cast(dict[str, Any], self._send(_Calls.settings()))
+        return cast(dict[str, Any], self._send(_Calls.settings))
 
     def update_settings(self, **changes: Any) -> dict[str, Any]:
-        return cast(dict[str, Any], self._send(_Calls.settings(changes)))
+        return cast(dict[str, Any], self._send(_Calls.update_settings(changes)))
 
     def now(self) -> datetime:
-        return parse_timestamp(self._send(_Calls.clock())["now"])
+        return parse_timestamp(self._send(_Calls.clock)["now"])
 
     def advance_clock(self, delta: timedelta) -> datetime:
-        return parse_timestamp(self._send(_Calls.advance(delta))["now"])
+        body = {"advance_seconds": delta.total_seconds()}
+        return parse_timestamp(self._send(_Calls.move_clock(body))["now"])
 
     def set_clock(self, instant: datetime) -> datetime:
-        return parse_timestamp(self._send(_Calls.set_now(instant))["now"])
+        body = {"now": format_timestamp(instant)}
+        return parse_timestamp(self._send(_Calls.move_clock(body))["now"])
+
+    def reset_clock(self) -> datetime:
+        return parse_timestamp(self._send(_Calls.move_clock({"offset_seconds": 0}))["now"])
+
+    def tick(self) -> int:
+        return int(self._send(_Calls.tick)["revoked_ports"])
+
+    def complete_operations(self) -> int:
+        return int(self._send(_Calls.complete_operations)["completed"])
 
     def calls(self) -> dict[str, Any]:
-        return cast(dict[str, Any], self._send(Call("GET", "/calls")))
+        return cast(dict[str, Any], self._send(_Calls.calls))
 
     def call_count(self, operation: str, *, method: str | None = None) -> int:
-        entry = self.calls().get(operation)
-        if entry is None:
-            return 0
-        return int(entry["by_method"].get(method.upper(), 0) if method else entry["total"])
+        return _count(self.calls(), operation, method)
+
+    def reset_calls(self) -> None:
+        self._send(_Calls.reset_calls)
 
     def add_fault(
         self,
@@ -358,17 +420,47 @@ class SyncAdminClient:
             code=code,
             message=message,
         )
-        return cast(dict[str, Any], self._send(Call("POST", "/faults", spec)))
+        return cast(dict[str, Any], self._send(_Calls.add_fault(spec)))
+
+    def faults(self) -> list[dict[str, Any]]:
+        return cast(list[dict[str, Any]], self._send(_Calls.faults))
 
     def clear_faults(self) -> None:
-        self._send(Call("DELETE", "/faults"))
+        self._send(_Calls.clear_faults)
 
-    def vm_access(self, subscription: str, resource_group: str, name: str) -> dict[str, Any]:
-        path = _vm_path(subscription, resource_group, name) + "/access"
-        return cast(dict[str, Any], self._send(Call("GET", path)))
+    def add_vm(self, subscription: str, resource_group: str, vm: dict[str, Any]) -> dict[str, Any]:
+        return cast(dict[str, Any], self._send(_Calls.add_vm(subscription, resource_group, vm)))
+
+    def remove_vm(self, subscription: str, resource_group: str, name: str) -> None:
+        self._send(_Calls.remove_vm(subscription, resource_group, name))
 
     def set_vm_tags(
         self, subscription: str, resource_group: str, name: str, tags: dict[str, str]
     ) -> dict[str, Any]:
-        path = _vm_path(subscription, resource_group, name) + "/tags"
-        return cast(dict[str, Any], self._send(Call("PUT", path, {"tags": tags})))
+        call = _Calls.set_vm_tags(subscription, resource_group, name, tags)
+        return cast(dict[str, Any], self._send(call))
+
+    def vm_access(self, subscription: str, resource_group: str, name: str) -> dict[str, Any]:
+        return cast(
+            dict[str, Any], self._send(_Calls.vm_access(subscription, resource_group, name))
+        )
+
+    def put_policy_out_of_band(
+        self, subscription: str, resource_group: str, location: str, name: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        call = _Calls.put_policy(subscription, resource_group, location, name, body)
+        return cast(dict[str, Any], self._send(call))
+
+    def delete_policy_out_of_band(
+        self,
+        subscription: str,
+        resource_group: str,
+        location: str,
+        name: str,
+        *,
+        remove_rules: bool = True,
+    ) -> None:
+        call = _Calls.delete_policy(
+            subscription, resource_group, location, name, remove_rules=remove_rules
+        )
+        self._send(call)

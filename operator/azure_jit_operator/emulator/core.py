@@ -9,7 +9,6 @@ are thin layers over it; tests can drive it directly too.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 
 from azure_jit_operator.emulator import ids
 from azure_jit_operator.emulator.arm import Router
@@ -39,6 +38,7 @@ class Emulator:
         self.initial_settings = (settings or EmulatorSettings()).copy()
         self.settings = self.initial_settings.copy()
         self.clock = clock or EmulatorClock()
+        self.initial_clock_offset = self.clock.offset
         self.faults = FaultInjector()
         self.calls = CallCounter()
         self._wake: Callable[[], None] = lambda: None
@@ -67,11 +67,11 @@ class Emulator:
         self._wake()
 
     def reset(self) -> None:
-        """Back to the world, the start settings, the real clock; no faults, no counts."""
+        """Back to the world, the start settings and clock offset; no faults, no counts."""
         self.settings.update(self.initial_settings.to_dict())
         self.faults.clear()
         self.calls.reset()
-        self.clock.set_offset(timedelta(0))
+        self.clock.set_offset(self.initial_clock_offset)
         self.store = Store.from_world(self.world, now=self.clock.now())
         self.operations.operations.clear()
         self._wire()

@@ -98,6 +98,9 @@ class ArmFrontDoor:
             return web.Response(status=500)
         except errors.ArmError as error:
             response = ArmResponse(error.status, error.to_body(), dict(error.headers))
+        except web.HTTPException as exc:  # e.g. 413 from reading an oversized body
+            refused = errors.ArmError(exc.status, exc.reason.replace(" ", ""), exc.reason)
+            response = ArmResponse(refused.status, refused.to_body())
         except Exception:
             log.exception("emulator: unexpected error handling %s %s", request.method, request.path)
             failure = errors.internal_server_error()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import ssl
 from dataclasses import dataclass
@@ -53,7 +54,7 @@ async def arm_call(
             method,
             f"{endpoint.base_url}{path}",
             params=params,
-            data=data,
+            data=io.BytesIO(data) if data is not None else None,
             headers=headers,
             ssl=context,
         ) as response,

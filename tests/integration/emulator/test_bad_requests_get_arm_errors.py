@@ -118,6 +118,12 @@ CASES = [
         id="a body that is not UTF-8 cannot be deserialized",
     ),
     pytest.param(
+        {"method": "PUT", "path": POLICY, "raw_body": b"{" + b" " * (5 * 1024 * 1024) + b"}"},
+        413,
+        "RequestEntityTooLarge",
+        id="a body over the size limit is refused",
+    ),
+    pytest.param(
         {"method": "PUT", "path": POLICY, "body": [1, 2, 3]},
         400,
         "InvalidRequestContent",

@@ -63,8 +63,9 @@ class NetworkApi:
             self.store.require_subscription(p["subscriptionId"])
         else:
             self.store.require_resource_group(p["subscriptionId"], rg)
+        attachments = self.store.attachments()
         items = [
-            render_nsg(self.store, nsg)
+            render_nsg(self.store, nsg, attachments)
             for nsg in in_scope(self.store.nsgs.values(), p["subscriptionId"], rg)
         ]
         return ArmResponse(200, page(items, request, page_size=self.settings.page_size))

@@ -9,14 +9,14 @@ from typing import Any
 from azure_jit_operator.emulator import ids
 from azure_jit_operator.emulator.model import Nic, Nsg, Subnet, Vnet
 from azure_jit_operator.emulator.nsg_rules import render_default_rules, render_rule
-from azure_jit_operator.emulator.store import Store
+from azure_jit_operator.emulator.store import Attachments, Store
 
 
 def _tags(tags: dict[str, str]) -> dict[str, Any]:
     return {"tags": dict(tags)} if tags else {}
 
 
-def render_nsg(store: Store, nsg: Nsg) -> dict[str, Any]:
+def render_nsg(store: Store, nsg: Nsg, attachments: Attachments | None = None) -> dict[str, Any]:
     props: dict[str, Any] = {
         "provisioningState": nsg.provisioning_state,
         "resourceGuid": nsg.resource_guid,
@@ -24,10 +24,14 @@ def render_nsg(store: Store, nsg: Nsg) -> dict[str, Any]:
         "securityRules": [render_rule(nsg, rule) for rule in nsg.rules.values()],
         "defaultSecurityRules": render_default_rules(nsg),
     }
-    nics = store.nics_of_nsg(nsg)
+    if attachments is None:
+        nics, subnets = store.nics_of_nsg(nsg), store.subnets_of_nsg(nsg)
+    else:
+        nsg_key = ids.key(nsg.id)
+        nics = attachments.nics.get(nsg_key, [])
+        subnets = attachments.subnets.get(nsg_key, [])
     if nics:
         props["networkInterfaces"] = [{"id": nic.id} for nic in nics]
-    subnets = store.subnets_of_nsg(nsg)
     if subnets:
         props["subnets"] = [{"id": subnet.id} for subnet in subnets]
     return {

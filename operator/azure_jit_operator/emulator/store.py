@@ -48,6 +48,14 @@ class Guard:
     addresses: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Attachments:
+    """NSG key -> the NICs and subnets that use it."""
+
+    nics: dict[str, list[Nic]] = field(default_factory=dict)
+    subnets: dict[str, list[Subnet]] = field(default_factory=dict)
+
+
 class Store:
     """All emulated resources. Keys are :func:`ids.key` of the resource id."""
 
@@ -61,6 +69,7 @@ class Store:
         self.vms: dict[str, Vm] = {}
         self.policies: dict[str, JitPolicy] = {}
         self.tokens: dict[str, Principal] = {}
+        self._used_ips: dict[str, set[str]] = {}  # subnet key -> addresses taken
 
     # ----------------------------------------------------------------------- building
 
@@ -159,6 +168,7 @@ class Store:
             nics.append(nic)
         for nic in nics:
             self.nics[ids.key(nic.id)] = nic
+            self._used_ips.setdefault(nic.subnet, set()).add(nic.private_ip)
             vm.nics.append(ids.key(nic.id))
         self.vms[ids.key(vm.id)] = vm
         return vm
@@ -166,7 +176,9 @@ class Store:
     def remove_vm(self, vm: Vm) -> None:
         """Delete a VM and its NICs (the NSGs stay, as in Azure)."""
         for nic_key in vm.nics:
-            self.nics.pop(nic_key, None)
+            nic = self.nics.pop(nic_key, None)
+            if nic is not None:
+                self._used_ips.get(nic.subnet, set()).discard(nic.private_ip)
         self.vms.pop(ids.key(vm.id), None)
 
     def _nsg_ref(self, sub: str, rg: str, ref: str, owner: str) -> str:
@@ -188,7 +200,11 @@ class Store:
 
     def _allocate_ip(self, subnet: Subnet) -> str:
         network = ipaddress.ip_network(subnet.address_prefix, strict=False)
-        used = {nic.private_ip for nic in self.nics.values() if nic.subnet == ids.key(subnet.id)}
+        used = self._used_ips.get(ids.key(subnet.id), set())
+        for offset in range(_FIRST_HOST + len(used), network.num_addresses - 1):
+            candidate = str(network.network_address + offset)
+            if candidate not in used:
+                return candidate
         for offset in range(_FIRST_HOST, network.num_addresses - 1):
             candidate = str(network.network_address + offset)
             if candidate not in used:
@@ -265,6 +281,17 @@ class Store:
                 if nic.private_ip not in guard.addresses:
                     guard.addresses.append(nic.private_ip)
         return list(found.values())
+
+    def attachments(self) -> Attachments:
+        """Which NICs and subnets use each NSG, computed in one pass (for list renders)."""
+        found = Attachments()
+        for nic in self.nics.values():
+            if nic.nsg is not None:
+                found.nics.setdefault(nic.nsg, []).append(nic)
+        for subnet in self.subnets.values():
+            if subnet.nsg is not None:
+                found.subnets.setdefault(subnet.nsg, []).append(subnet)
+        return found
 
     def nics_of_nsg(self, nsg: Nsg) -> list[Nic]:
         nsg_key = ids.key(nsg.id)

@@ -70,6 +70,7 @@ class Store:
         self.policies: dict[str, JitPolicy] = {}
         self.tokens: dict[str, Principal] = {}
         self._used_ips: dict[str, set[str]] = {}  # subnet key -> addresses taken
+        self._next_offset: dict[str, int] = {}  # subnet key -> where allocation resumes
 
     # ----------------------------------------------------------------------- building
 
@@ -199,15 +200,16 @@ class Store:
         return subnet
 
     def _allocate_ip(self, subnet: Subnet) -> str:
+        """The lowest free address from a cursor that only moves forward (amortised O(1))."""
         network = ipaddress.ip_network(subnet.address_prefix, strict=False)
-        used = self._used_ips.get(ids.key(subnet.id), set())
-        for offset in range(_FIRST_HOST + len(used), network.num_addresses - 1):
+        subnet_key = ids.key(subnet.id)
+        used = self._used_ips.get(subnet_key, set())
+        offset = self._next_offset.get(subnet_key, _FIRST_HOST)
+        while offset < network.num_addresses - 1:
             candidate = str(network.network_address + offset)
+            offset += 1
             if candidate not in used:
-                return candidate
-        for offset in range(_FIRST_HOST, network.num_addresses - 1):
-            candidate = str(network.network_address + offset)
-            if candidate not in used:
+                self._next_offset[subnet_key] = offset
                 return candidate
         raise WorldError(f"subnet {subnet.id} has no free address left")
 

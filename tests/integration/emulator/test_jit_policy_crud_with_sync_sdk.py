@@ -16,6 +16,7 @@ from tests.integration.emulator.builders import (
     port_rule,
     vm_id,
 )
+from tests.support.emulator import EmulatorEndpoint
 
 pytestmark = pytest.mark.integration
 
@@ -169,3 +170,19 @@ def test_policy_for_vm_ids_in_other_spelling_still_finds_the_vm(
 
     assert created.virtual_machines[0].id == shouted
     assert len(jit_rules(network, "nsg-vm-web-01", access="Deny")) == 1
+
+
+def test_policy_lists_follow_next_links_page_by_page(
+    security: SecurityCenter, emulator_endpoint: EmulatorEndpoint
+) -> None:
+    admin = emulator_endpoint.sync_admin()
+    admin.update_settings(page_size=1)
+    for name in ("a", "b", "c"):
+        security.jit_network_access_policies.create_or_update(
+            RG, LOCATION, name, policy(("vm-web-01", [port_rule(22)]))
+        )
+
+    names = [p.name for p in security.jit_network_access_policies.list_by_resource_group(RG)]
+
+    assert names == ["a", "b", "c"]
+    assert admin.call_count("JitNetworkAccessPolicies_ListByResourceGroup") == 3

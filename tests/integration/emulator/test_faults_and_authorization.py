@@ -109,7 +109,7 @@ def test_latency_fault_slows_only_its_operation(
     fast = time.monotonic() - started
 
     assert slow >= 0.5
-    assert fast < 0.5
+    assert fast < slow - 0.25
 
 
 async def test_lost_initiate_response_still_opened_the_port(

@@ -1,3 +1,7 @@
 """Test-wide pytest plugins; each lives in tests/support/."""
 
-pytest_plugins = ["tests.support.controlplane", "tests.support.emulator"]
+pytest_plugins = [
+    "tests.support.controlplane",
+    "tests.support.emulator",
+    "tests.support.operator",
+]

@@ -104,8 +104,10 @@ class JitPolicies:
             justification=justification,
         )
         try:
+            # Initiate is not idempotent: a blind SDK retry after a lost 5xx response would
+            # initiate twice. Callers retry only after reading the history for their marker.
             accepted = await self._ops(target).initiate(
-                target.resource_group, target.location, target.policy_name, body
+                target.resource_group, target.location, target.policy_name, body, retry_total=0
             )
         except Exception as exc:
             raise classify(exc) from exc

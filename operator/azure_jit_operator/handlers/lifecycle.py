@@ -42,7 +42,7 @@ def register(
         settings.peering.name = config.peering_name
         settings.peering.mandatory = not config.standalone
         settings.peering.clusterwide = config.clusterwide
-        settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
+        settings.queueing.error_delays = [1, 2, 5, 10, 30, 60]
         memo.open_ports = OpenPorts()
         memo.runtime = Runtime(
             settings=config,

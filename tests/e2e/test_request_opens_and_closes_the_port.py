@@ -24,8 +24,10 @@ def test_policy_becomes_an_azure_policy_with_deny_rules(jit: JitWorld) -> None:
     denied_ports = {
         port
         for rule in jit.deny_rules("vm-web-02")
-        for port in rule["properties"].get("destinationPortRanges", [])
-        + [rule["properties"].get("destinationPortRange")]
+        for port in [
+            *rule["properties"].get("destinationPortRanges", []),
+            rule["properties"].get("destinationPortRange"),
+        ]
         if port
     }
     assert denied_ports == {"22", "8443"}

@@ -62,7 +62,7 @@ def wait_for(
             return last
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)  # noqa: sleep-ok - polling interval of a deadline-bound wait
+        time.sleep(interval)  # noqa: sleep-ok
 
 
 @dataclass

@@ -33,11 +33,14 @@ def register(registry: kopf.OperatorRegistry) -> None:
     )
     def policy_governance(
         name: str | None, namespace: str | None, body: kopf.Body, **_: Any
-    ) -> dict[str, tuple[str, str]]:
+    ) -> dict[str, tuple[int, str, str]]:
         spec = _parse(body)
         if spec is None:
             return {}
-        holder = (str(body.metadata.get("creationTimestamp", "")), f"{namespace}/{name}")
+        # A policy already applied to Azure keeps what it governs; among newcomers the
+        # oldest wins (creation times have one-second resolution, hence the ranking).
+        applied = 0 if (body.get("status") or {}).get("azurePolicyId") else 1
+        holder = (applied, str(body.metadata.get("creationTimestamp", "")), f"{namespace}/{name}")
         return {key: holder for _, key in governance_keys(spec)}
 
     @kopf.index(

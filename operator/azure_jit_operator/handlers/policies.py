@@ -103,6 +103,6 @@ def _conflicts(obj: ObjectView, governance: kopf.Index[str, Any]) -> list[Confli
     conflicts = []
     for what, key in governance_keys(spec):
         holders = sorted(governance.get(key, ()))
-        if holders and holders[0][1] != me:
-            conflicts.append(Conflict(holder=holders[0][1], what=what))
+        if holders and holders[0][-1] != me:
+            conflicts.append(Conflict(holder=holders[0][-1], what=what))
     return conflicts

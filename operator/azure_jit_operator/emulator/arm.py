@@ -14,12 +14,14 @@ import base64
 import binascii
 import json
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from azure_jit_operator.emulator import errors
+from azure_jit_operator.emulator import access_tokens, errors
+from azure_jit_operator.emulator.identities import Identity
 from azure_jit_operator.emulator.store import Principal
 
 SECURITY_API_VERSIONS = ("2020-01-01", "2015-06-01-preview")
@@ -162,21 +164,58 @@ def check_api_version(route: Route, query: Mapping[str, str], *, location: str) 
 
 
 def authenticate(
-    header: str | None, *, tokens: Mapping[str, Principal], accept_any: bool
+    header: str | None,
+    *,
+    tokens: Mapping[str, Principal],
+    accept_any: bool,
+    identities: Mapping[str, Identity] | None = None,
+    now: float | None = None,
 ) -> Principal:
-    """The principal behind ``Authorization: Bearer <token>``; ARM's 401s otherwise."""
+    """The principal behind ``Authorization: Bearer <token>``; ARM's 401s otherwise.
+
+    In order: a token the emulator's Entra endpoint issued (always verified: signature,
+    audience, expiry on the wall clock ``now``) stands for its identity; a token of the
+    world's ``tokens:`` for its principal; any other bearer for everyone (full access)
+    when ``accept_any``, else 401.
+    """
     if header is None:
         raise errors.authentication_missing()
     scheme, _, token = header.strip().partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise errors.authentication_malformed()
+    claims = access_tokens.verify(token, now=time.time() if now is None else now)
+    if claims is not None:
+        return identity_principal(claims, identities or {})
     known = tokens.get(token)
     if known is not None:
         return known
     if accept_any:
         return _ANYONE
     raise errors.invalid_token()
+
+
+def identity_principal(
+    claims: access_tokens.Claims, identities: Mapping[str, Identity]
+) -> Principal:
+    """The principal of a verified access token, with its identity's scopes *now* (role
+    assignments are looked up per call, as ARM does). An identity removed since the token
+    was issued still authenticates, but holds no role assignment: 403 everywhere."""
+    client_id, object_id = str(claims["appid"]), str(claims["oid"])
+    identity = identities.get(client_id.lower())
+    if (
+        identity is None
+        or identity.tenant_id.lower() != str(claims["tid"]).lower()
+        or identity.object_id.lower() != object_id.lower()
+    ):
+        name = str(claims.get("app_displayname", client_id))
+        return Principal(name=name, object_id=object_id, scopes=(), client_id=client_id)
+    return Principal(
+        name=identity.display_name,
+        object_id=identity.object_id,
+        scopes=identity.scopes,
+        client_id=identity.client_id,
+    )
 
 
 def authorize(principal: Principal, route: Route, path: str) -> None:
@@ -189,7 +228,10 @@ def authorize(principal: Principal, route: Route, path: str) -> None:
         if scope == prefix or scope.startswith(prefix + "/"):
             return
     raise errors.authorization_failed(
-        object_id=principal.object_id, action=route.action, scope=path.rstrip("/")
+        object_id=principal.object_id,
+        client_id=principal.client_id,
+        action=route.action,
+        scope=path.rstrip("/"),
     )
 
 

@@ -9,6 +9,7 @@ resource providers use, so clients that branch on ``error.code`` behave as again
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 ARM_NOT_FOUND_FIX = "For more details please go to https://aka.ms/ARMResourceNotFoundFix"
@@ -87,12 +88,67 @@ def invalid_token() -> ArmError:
     )
 
 
-def authorization_failed(*, object_id: str, action: str, scope: str) -> ArmError:
+def _challenge(description: str) -> dict[str, str]:
+    return {
+        "WWW-Authenticate": (
+            'Bearer authorization_uri="https://login.microsoftonline.com/common", '
+            f'error="invalid_token", error_description="{description}"'
+        )
+    }
+
+
+def invalid_token_signature() -> ArmError:
+    return ArmError(
+        401,
+        "InvalidAuthenticationToken",
+        "The access token is invalid: its signature does not verify.",
+        headers=_challenge("The access token is invalid."),
+    )
+
+
+def invalid_token_audience(audience: str) -> ArmError:
+    allowed = ",".join(
+        f"'{a}'"
+        for a in (
+            "https://management.core.windows.net/",
+            "https://management.core.windows.net",
+            "https://management.azure.com/",
+            "https://management.azure.com",
+        )
+    )
+    return ArmError(
+        401,
+        "InvalidAuthenticationTokenAudience",
+        f"The access token has been obtained for wrong audience or resource '{audience}'. "
+        f"It should exactly match with one of the allowed audiences {allowed}.",
+        headers=_challenge("The access token has been obtained for wrong audience."),
+    )
+
+
+def expired_token(*, expired: datetime, now: datetime) -> ArmError:
+    def arm_time(moment: datetime) -> str:  # ARM writes them as 6/23/2020 5:49:44 PM
+        hour = moment.hour % 12 or 12
+        half = "AM" if moment.hour < 12 else "PM"
+        return f"{moment.month}/{moment.day}/{moment.year} {hour}:{moment:%M:%S} {half}"
+
+    return ArmError(
+        401,
+        "ExpiredAuthenticationToken",
+        f"The access token expiry UTC time '{arm_time(expired)}' is earlier than current UTC "
+        f"time '{arm_time(now)}'.",
+        headers=_challenge("The access token has expired."),
+    )
+
+
+def authorization_failed(
+    *, object_id: str, action: str, scope: str, client_id: str | None = None
+) -> ArmError:
     return ArmError(
         403,
         "AuthorizationFailed",
-        f"The client '{object_id}' with object id '{object_id}' does not have authorization "
-        f"to perform action '{action}' over scope '{scope}' or the scope is invalid. "
+        f"The client '{client_id or object_id}' with object id '{object_id}' does not have "
+        f"authorization to perform action '{action}' over scope '{scope}' or the scope is "
+        "invalid. "
         "If access was recently granted, please refresh your credentials.",
     )
 

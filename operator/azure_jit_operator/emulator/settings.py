@@ -3,6 +3,7 @@
 ``revoke_lag_seconds`` models Azure's untimed revoke at ``endTimeUtc``; ``never_revoke``
 switches revoking off so a client's own forced close can be tested. The LRO knobs shape
 how long-running network operations answer pollers; ``page_size`` the ``nextLink`` paging.
+``token_lifetime_seconds`` is the ``expires_in`` of access tokens from the Entra endpoint.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class EmulatorSettings:
     lro_retry_after_seconds: int | None = 1
     lro_background_seconds: float = 5.0
     accept_any_token: bool = True
+    token_lifetime_seconds: int = 3599  # expires_in of the Entra token endpoint (wall clock)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -45,6 +47,14 @@ class EmulatorSettings:
             setattr(self, f.name, getattr(candidate, f.name))
 
 
+_INTEGERS = (
+    "page_size",
+    "lro_in_progress_polls",
+    "lro_retry_after_seconds",
+    "token_lifetime_seconds",
+)
+
+
 def _coerce(name: str, value: Any) -> Any:
     if name in ("never_revoke", "accept_any_token"):
         if not isinstance(value, bool):
@@ -52,10 +62,10 @@ def _coerce(name: str, value: Any) -> Any:
         return value
     if name == "lro_retry_after_seconds" and value is None:
         return None
-    if name in ("page_size", "lro_in_progress_polls", "lro_retry_after_seconds"):
+    if name in _INTEGERS:
         if isinstance(value, bool) or not isinstance(value, int):
             raise SettingsError(f"{name} must be an integer")
-        minimum = 1 if name in ("page_size", "lro_retry_after_seconds") else 0
+        minimum = 0 if name == "lro_in_progress_polls" else 1
         if value < minimum:
             raise SettingsError(f"{name} must be >= {minimum}")
         return value

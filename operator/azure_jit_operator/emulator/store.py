@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 
 from azure_jit_operator.emulator import errors, ids
+from azure_jit_operator.emulator.identities import Identity
 from azure_jit_operator.emulator.model import (
     JitPolicy,
     Nic,
@@ -38,6 +39,7 @@ class Principal:
     name: str
     object_id: str
     scopes: tuple[str, ...] | None
+    client_id: str | None = None  # the appid, for identities of the Entra endpoint
 
 
 @dataclass
@@ -69,6 +71,7 @@ class Store:
         self.vms: dict[str, Vm] = {}
         self.policies: dict[str, JitPolicy] = {}
         self.tokens: dict[str, Principal] = {}
+        self.identities: dict[str, Identity] = {}  # key: client id, lower case
         self._used_ips: dict[str, set[str]] = {}  # subnet key -> addresses taken
         self._next_offset: dict[str, int] = {}  # subnet key -> where allocation resumes
 
@@ -81,6 +84,8 @@ class Store:
             store.tokens[token.token] = Principal(
                 name=token.principal, object_id=token.object_id, scopes=tuple(token.scopes)
             )
+        for identity in world.identities:
+            store.identities[identity.key] = identity
         for sub in world.subscriptions:
             store.subscriptions[sub.id.lower()] = Subscription(sub.id, sub.display_name)
             for rg in sub.resource_groups:

@@ -29,6 +29,8 @@ A world is YAML (or the same structure as a dict)::
       - token: reader-web
         principal: reader@contoso.example
         scopes: [/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-web]
+    identities:                                 # optional: Entra identities (see .identities)
+      - {clientId: <GUID>, tenantId: <GUID>, secret: ..., federatedSubjects: [...], scopes: [...]}
 
 NSG and subnet references are names in the same resource group or full resource ids.
 :func:`generate_world` builds large worlds (many VMs, tags, several subscriptions) for
@@ -44,6 +46,8 @@ from pathlib import Path
 from typing import Any, cast
 
 import yaml
+
+from azure_jit_operator.emulator.identities import Identity, IdentityError, parse_identity
 
 DEFAULT_WORLD_RESOURCE = "default.yaml"
 
@@ -126,6 +130,7 @@ class TokenSpec:
 class World:
     subscriptions: list[SubscriptionSpec]
     tokens: list[TokenSpec] = field(default_factory=list)
+    identities: list[Identity] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- loading
@@ -158,7 +163,16 @@ def parse_world(data: object, *, where: str = "world") -> World:
         _token(item, f"{where}: tokens[{i}]")
         for i, item in enumerate(_list(root.get("tokens", []), f"{where}: tokens"))
     ]
-    return World(subscriptions=subscriptions, tokens=tokens)
+    try:
+        identities = [
+            parse_identity(item, where=f"{where}: identities[{i}]")
+            for i, item in enumerate(_list(root.get("identities", []), f"{where}: identities"))
+        ]
+    except IdentityError as exc:
+        raise WorldError(str(exc)) from None
+    if len({identity.key for identity in identities}) != len(identities):
+        raise WorldError(f"{where}: identities: each clientId may appear only once")
+    return World(subscriptions=subscriptions, tokens=tokens, identities=identities)
 
 
 def parse_vm(data: object, *, where: str = "vm") -> VmSpec:
@@ -479,4 +493,5 @@ def world_to_dict(world: World) -> dict[str, Any]:
             }
             for t in world.tokens
         ],
+        "identities": [identity.to_dict() for identity in world.identities],
     }

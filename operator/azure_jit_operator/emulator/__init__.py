@@ -10,7 +10,10 @@ Modules, one concern each:
 - :mod:`.network`, :mod:`.nsg_rules`, :mod:`.lro` Microsoft.Network; :mod:`.compute` VMs;
 - :mod:`.world` world files, :mod:`.store` / :mod:`.model` state, :mod:`.clock`,
   :mod:`.settings`, :mod:`.faults`, :mod:`.certs`;
-- :mod:`.admin` the ``/_emulator`` test controls and :mod:`.admin_client` their client.
+- :mod:`.entra` the Entra ID token endpoint and discovery documents, :mod:`.identities`
+  who may get tokens and where they reach, :mod:`.access_tokens` the tokens themselves;
+- :mod:`.admin` the ``/_emulator`` test controls, :mod:`.admin_client` their clients and
+  :mod:`.admin_calls` the requests behind them.
 
 Importing this package starts nothing.
 """

@@ -1,6 +1,7 @@
 """``azure-jit-operator emulator``: arguments and the process lifecycle.
 
-Prints the endpoint, the CA bundle and finally a ready line::
+Prints the endpoint, the CA bundle, the admin API, the Entra authority host and finally a
+ready line::
 
     emulator ready: https://127.0.0.1:8443 ca=/tmp/azure-jit-emulator-x/ca.pem admin=https://127.0.0.1:8443/_emulator
 
@@ -150,6 +151,7 @@ async def _serve(emulator: Emulator, *, cert_dir: Path, port: int, admin_token: 
         print(f"emulator endpoint: {server.base_url}", flush=True)
         print(f"emulator ca bundle: {server.ca_path}", flush=True)
         print(f"emulator admin api: {server.admin_url}", flush=True)
+        print(f"emulator entra authority: {server.base_url} (AZURE_AUTHORITY_HOST)", flush=True)
         print(
             f"emulator ready: {server.base_url} ca={server.ca_path} admin={server.admin_url}",
             flush=True,

@@ -11,6 +11,8 @@ one of:
 
 ``phase: after`` makes a ``status`` or ``drop`` fault happen *after* the operation took effect
 (the client never learns that it did), which is how lost responses are tested.
+The Entra endpoints (:mod:`.entra`) count and fault under ``Entra_*`` operation ids, which
+``*`` does not match: an ARM outage and an identity platform outage are separate events.
 The :class:`CallCounter` counts every routed ARM call by operation id, method and status.
 """
 
@@ -48,8 +50,10 @@ class Fault:
     phase: Phase = "before"
     fired: int = 0
 
-    def matches(self, operation: str, method: str, phase: Phase) -> bool:
+    def matches(self, operation: str, method: str, phase: Phase, *, wildcard: bool = True) -> bool:
         if self.times is not None and self.fired >= self.times:
+            return False
+        if self.operation == "*" and not wildcard:
             return False
         if self.operation != "*" and self.operation.lower() != operation.lower():
             return False
@@ -117,10 +121,13 @@ class FaultInjector:
     def clear(self) -> None:
         self.faults.clear()
 
-    def decide(self, operation: str, method: str, phase: Phase) -> Decision:
+    def decide(
+        self, operation: str, method: str, phase: Phase, *, wildcard: bool = True
+    ) -> Decision:
+        """Latency and the first fault due for this call (``wildcard=False``: ignore ``*``)."""
         decision = Decision()
         for fault in self.faults:
-            if not fault.matches(operation, method, phase):
+            if not fault.matches(operation, method, phase, wildcard=wildcard):
                 continue
             if fault.kind == "latency":
                 if phase == "before":

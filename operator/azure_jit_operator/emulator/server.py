@@ -5,7 +5,8 @@ api-version (400), scope check (403), injected faults and latency, then the hand
 call is counted under its operation id. Whatever goes wrong, the client gets an ARM error
 body, never a stack trace. The ticker wakes when the clock moves, when state changes, or
 when the next ``endTimeUtc``/LRO deadline comes, and revokes/finishes what is due.
-Admin routes (``/_emulator/...``) are served by :mod:`.admin` on the same port.
+Admin routes (``/_emulator/...``) are served by :mod:`.admin` on the same port, the Entra ID
+token endpoint and discovery documents (``/{tenant}/oauth2/v2.0/token``, ...) by :mod:`.entra`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from azure_jit_operator.emulator.arm import (
 )
 from azure_jit_operator.emulator.certs import TlsFiles, ensure_tls_files
 from azure_jit_operator.emulator.core import Emulator
+from azure_jit_operator.emulator.entra import EntraApi
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +126,7 @@ class ArmFrontDoor:
             request.headers.get("Authorization"),
             tokens=emulator.store.tokens,
             accept_any=emulator.settings.accept_any_token,
+            identities=emulator.store.identities,
         )
         if routing_error is not None:
             raise routing_error
@@ -202,6 +205,7 @@ class EmulatorServer:
     def build_app(self) -> web.Application:
         app = web.Application(client_max_size=4 * 1024 * 1024)
         AdminApi(self.emulator, token=self.admin_token).register(app)
+        EntraApi(self.emulator).register(app)
         app.router.add_route("*", "/{tail:.*}", ArmFrontDoor(self.emulator).handle)
         return app
 

@@ -15,6 +15,8 @@
 ``PUT  /_emulator/vms/{sub}/{rg}/{name}/tags``      replace a VM's tags ``{"tags": {...}}``
 ``GET  /_emulator/vms/{sub}/{rg}/{name}/access``    NSGs guarding the VM, JIT rules, open ports
 ``PUT|DELETE /_emulator/policies/{sub}/{rg}/{loc}/{name}``  change/delete a JIT policy out of band
+``GET|POST /_emulator/identities``                  Entra identities; add or replace one
+``DELETE /_emulator/identities/{clientId}``         remove an identity (its tokens lose access)
 =================================================  ===========================================
 
 When started with an admin token, every call needs ``X-Emulator-Admin-Token: <token>``.
@@ -35,6 +37,7 @@ from azure_jit_operator.emulator.clock import format_timestamp, parse_timestamp
 from azure_jit_operator.emulator.core import Emulator
 from azure_jit_operator.emulator.errors import ArmError
 from azure_jit_operator.emulator.faults import FaultError
+from azure_jit_operator.emulator.identities import parse_identity
 from azure_jit_operator.emulator.jit import render_policy
 from azure_jit_operator.emulator.jit_effects import ALLOW_PREFIX, DENY_PREFIX
 from azure_jit_operator.emulator.jit_validation import parse_policy
@@ -81,6 +84,9 @@ class AdminApi:
             ("GET", "/vms/{sub}/{rg}/{name}/access", self.vm_access),
             ("PUT", "/policies/{sub}/{rg}/{loc}/{name}", self.put_policy),
             ("DELETE", "/policies/{sub}/{rg}/{loc}/{name}", self.delete_policy),
+            ("GET", "/identities", self.get_identities),
+            ("POST", "/identities", self.add_identity),
+            ("DELETE", "/identities/{client_id}", self.remove_identity),
         ]
         for method, path, handler in routes:
             app.router.add_route(method, ADMIN_PREFIX + path, self._guard(handler))
@@ -153,6 +159,7 @@ class AdminApi:
             "jitNetworkAccessPolicies": [render_policy(p) for p in store.policies.values()],
             "pendingOperations": emulator.operations.pending(),
             "faults": emulator.faults.to_list(),
+            "identities": [i.to_dict(include_secret=False) for i in store.identities.values()],
         }
         return web.json_response(body)
 
@@ -350,4 +357,25 @@ class AdminApi:
             self.emulator.store.policies.pop(key)
         else:
             self.emulator.jit.remove_policy(key)
+        return web.json_response({})
+
+    # ----------------------------------------------------------------------- identities
+
+    async def get_identities(self, request: web.Request) -> web.StreamResponse:
+        identities = self.emulator.store.identities.values()
+        return web.json_response([i.to_dict(include_secret=False) for i in identities])
+
+    async def add_identity(self, request: web.Request) -> web.StreamResponse:
+        """Add an identity (world-file shape), or replace the one with its clientId: a
+        changed ``scopes`` applies to the tokens it already holds, as a role assignment."""
+        identity = parse_identity(await self._body(request))
+        identities = self.emulator.store.identities
+        status = 200 if identity.key in identities else 201
+        identities[identity.key] = identity
+        return web.json_response(identity.to_dict(include_secret=False), status=status)
+
+    async def remove_identity(self, request: web.Request) -> web.StreamResponse:
+        client_id = request.match_info["client_id"]
+        if self.emulator.store.identities.pop(client_id.lower(), None) is None:
+            return _error(404, "IdentityNotFound", f"no identity with clientId {client_id}")
         return web.json_response({})

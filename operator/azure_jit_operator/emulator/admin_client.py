@@ -11,6 +11,9 @@ URL (``https://127.0.0.1:PORT``) and its CA bundle, and expose the same methods:
     await admin.add_fault("JitNetworkAccessPolicies_Initiate", status=429, retry_after=1, times=2)
     counts = await admin.calls()                        # {"SecurityRules_Delete": {...}}
     access = await admin.vm_access(sub, "rg-web", "vm-web-01")   # open ports, JIT rules
+    app = await admin.add_identity(secret="s3cret", scopes=[f"/subscriptions/{sub}"])
+
+The requests themselves are built in :mod:`.admin_calls`.
 """
 
 from __future__ import annotations
@@ -19,16 +22,24 @@ import json
 import ssl
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
-from urllib.parse import quote
 
 import aiohttp
 
 from azure_jit_operator.emulator.admin import ADMIN_PREFIX, TOKEN_HEADER
+from azure_jit_operator.emulator.admin_calls import (
+    DEFAULT_TENANT_ID,
+    Call,
+    Calls,
+    count_calls,
+    fault_spec,
+    identity_spec,
+)
 from azure_jit_operator.emulator.clock import format_timestamp, parse_timestamp
 
 
@@ -39,118 +50,6 @@ class AdminError(RuntimeError):
         super().__init__(f"emulator admin API answered {status}: {body}")
         self.status = status
         self.body = body
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One admin request: method, path below ``/_emulator`` and JSON body."""
-
-    method: str
-    path: str
-    body: dict[str, Any] | None = None
-
-
-def _fault(
-    operation: str,
-    *,
-    kind: str,
-    times: int | None,
-    method: str | None,
-    status: int | None,
-    retry_after: int | None,
-    latency_seconds: float | None,
-    phase: str,
-    code: str | None,
-    message: str | None,
-) -> dict[str, Any]:
-    spec: dict[str, Any] = {"operation": operation, "kind": kind, "times": times, "phase": phase}
-    for key, value in (
-        ("method", method),
-        ("status", status),
-        ("retry_after", retry_after),
-        ("latency_seconds", latency_seconds),
-        ("code", code),
-        ("message", message),
-    ):
-        if value is not None:
-            spec[key] = value
-    return spec
-
-
-def _vm_path(subscription: str, resource_group: str, name: str) -> str:
-    return f"/vms/{quote(subscription)}/{quote(resource_group)}/{quote(name)}"
-
-
-def _policy_path(subscription: str, resource_group: str, location: str, name: str) -> str:
-    parts = (subscription, resource_group, location, name)
-    return "/policies/" + "/".join(quote(p) for p in parts)
-
-
-class _Calls:
-    """The request behind each client method, shared by the async and the sync client."""
-
-    health = Call("GET", "/health")
-    state = Call("GET", "/state")
-    reset = Call("POST", "/reset")
-    settings = Call("GET", "/settings")
-    clock = Call("GET", "/clock")
-    tick = Call("POST", "/tick")
-    complete_operations = Call("POST", "/operations/complete")
-    calls = Call("GET", "/calls")
-    reset_calls = Call("DELETE", "/calls")
-    faults = Call("GET", "/faults")
-    clear_faults = Call("DELETE", "/faults")
-
-    @staticmethod
-    def update_settings(changes: dict[str, Any]) -> Call:
-        return Call("PATCH", "/settings", changes)
-
-    @staticmethod
-    def move_clock(body: dict[str, Any]) -> Call:
-        return Call("POST", "/clock", body)
-
-    @staticmethod
-    def add_fault(spec: dict[str, Any]) -> Call:
-        return Call("POST", "/faults", spec)
-
-    @staticmethod
-    def add_vm(subscription: str, resource_group: str, vm: dict[str, Any]) -> Call:
-        body = {"subscription": subscription, "resourceGroup": resource_group, "vm": vm}
-        return Call("POST", "/vms", body)
-
-    @staticmethod
-    def remove_vm(subscription: str, resource_group: str, name: str) -> Call:
-        return Call("DELETE", _vm_path(subscription, resource_group, name))
-
-    @staticmethod
-    def set_vm_tags(
-        subscription: str, resource_group: str, name: str, tags: dict[str, str]
-    ) -> Call:
-        return Call("PUT", _vm_path(subscription, resource_group, name) + "/tags", {"tags": tags})
-
-    @staticmethod
-    def vm_access(subscription: str, resource_group: str, name: str) -> Call:
-        return Call("GET", _vm_path(subscription, resource_group, name) + "/access")
-
-    @staticmethod
-    def put_policy(
-        subscription: str, resource_group: str, location: str, name: str, body: dict[str, Any]
-    ) -> Call:
-        return Call("PUT", _policy_path(subscription, resource_group, location, name), body)
-
-    @staticmethod
-    def delete_policy(
-        subscription: str, resource_group: str, location: str, name: str, *, remove_rules: bool
-    ) -> Call:
-        suffix = "" if remove_rules else "?remove_rules=false"
-        return Call("DELETE", _policy_path(subscription, resource_group, location, name) + suffix)
-
-
-def _count(calls: dict[str, Any], operation: str, method: str | None) -> int:
-    entry = calls.get(operation)
-    if entry is None:
-        return 0
-    return int(entry["by_method"].get(method.upper(), 0) if method else entry["total"])
 
 
 class AdminClient:
@@ -193,54 +92,54 @@ class AdminClient:
             return body
 
     async def health(self) -> bool:
-        return bool((await self._send(_Calls.health))["status"] == "ok")
+        return bool((await self._send(Calls.health))["status"] == "ok")
 
     async def state(self) -> dict[str, Any]:
         """Everything: clock, settings, VMs, NSGs with rules, policies, pending LROs, faults."""
-        return cast(dict[str, Any], await self._send(_Calls.state))
+        return cast(dict[str, Any], await self._send(Calls.state))
 
     async def reset(self) -> None:
         """Back to the world, the start settings and the start clock; no faults, no counts."""
-        await self._send(_Calls.reset)
+        await self._send(Calls.reset)
 
     async def settings(self) -> dict[str, Any]:
-        return cast(dict[str, Any], await self._send(_Calls.settings))
+        return cast(dict[str, Any], await self._send(Calls.settings))
 
     async def update_settings(self, **changes: Any) -> dict[str, Any]:
         """E.g. ``never_revoke=True``, ``revoke_lag_seconds=30``, ``page_size=2``."""
-        return cast(dict[str, Any], await self._send(_Calls.update_settings(changes)))
+        return cast(dict[str, Any], await self._send(Calls.update_settings(changes)))
 
     async def now(self) -> datetime:
-        return parse_timestamp((await self._send(_Calls.clock))["now"])
+        return parse_timestamp((await self._send(Calls.clock))["now"])
 
     async def advance_clock(self, delta: timedelta) -> datetime:
         """Jump the emulator clock; what is due is revoked before this returns."""
         body = {"advance_seconds": delta.total_seconds()}
-        return parse_timestamp((await self._send(_Calls.move_clock(body)))["now"])
+        return parse_timestamp((await self._send(Calls.move_clock(body)))["now"])
 
     async def set_clock(self, instant: datetime) -> datetime:
         body = {"now": format_timestamp(instant)}
-        return parse_timestamp((await self._send(_Calls.move_clock(body)))["now"])
+        return parse_timestamp((await self._send(Calls.move_clock(body)))["now"])
 
     async def reset_clock(self) -> datetime:
-        return parse_timestamp((await self._send(_Calls.move_clock({"offset_seconds": 0})))["now"])
+        return parse_timestamp((await self._send(Calls.move_clock({"offset_seconds": 0})))["now"])
 
     async def tick(self) -> int:
         """Revoke what is due now; the number of ports revoked."""
-        return int((await self._send(_Calls.tick))["revoked_ports"])
+        return int((await self._send(Calls.tick))["revoked_ports"])
 
     async def complete_operations(self) -> int:
-        return int((await self._send(_Calls.complete_operations))["completed"])
+        return int((await self._send(Calls.complete_operations))["completed"])
 
     async def calls(self) -> dict[str, Any]:
         """``{operation_id: {"total", "by_method": {...}, "by_status": {...}}}``."""
-        return cast(dict[str, Any], await self._send(_Calls.calls))
+        return cast(dict[str, Any], await self._send(Calls.calls))
 
     async def call_count(self, operation: str, *, method: str | None = None) -> int:
-        return _count(await self.calls(), operation, method)
+        return count_calls(await self.calls(), operation, method)
 
     async def reset_calls(self) -> None:
-        await self._send(_Calls.reset_calls)
+        await self._send(Calls.reset_calls)
 
     async def add_fault(
         self,
@@ -257,7 +156,7 @@ class AdminClient:
         message: str | None = None,
     ) -> dict[str, Any]:
         """Inject a fault for ``operation`` (an operation id or ``*``); see :mod:`.faults`."""
-        spec = _fault(
+        spec = fault_spec(
             operation,
             kind=kind,
             times=times,
@@ -269,42 +168,42 @@ class AdminClient:
             code=code,
             message=message,
         )
-        return cast(dict[str, Any], await self._send(_Calls.add_fault(spec)))
+        return cast(dict[str, Any], await self._send(Calls.add_fault(spec)))
 
     async def faults(self) -> list[dict[str, Any]]:
-        return cast(list[dict[str, Any]], await self._send(_Calls.faults))
+        return cast(list[dict[str, Any]], await self._send(Calls.faults))
 
     async def clear_faults(self) -> None:
-        await self._send(_Calls.clear_faults)
+        await self._send(Calls.clear_faults)
 
     async def add_vm(
         self, subscription: str, resource_group: str, vm: dict[str, Any]
     ) -> dict[str, Any]:
         """Add a VM (world-file shape: name, subnet, networkSecurityGroup, tags, ...)."""
         return cast(
-            dict[str, Any], await self._send(_Calls.add_vm(subscription, resource_group, vm))
+            dict[str, Any], await self._send(Calls.add_vm(subscription, resource_group, vm))
         )
 
     async def remove_vm(self, subscription: str, resource_group: str, name: str) -> None:
-        await self._send(_Calls.remove_vm(subscription, resource_group, name))
+        await self._send(Calls.remove_vm(subscription, resource_group, name))
 
     async def set_vm_tags(
         self, subscription: str, resource_group: str, name: str, tags: dict[str, str]
     ) -> dict[str, Any]:
-        call = _Calls.set_vm_tags(subscription, resource_group, name, tags)
+        call = Calls.set_vm_tags(subscription, resource_group, name, tags)
         return cast(dict[str, Any], await self._send(call))
 
     async def vm_access(self, subscription: str, resource_group: str, name: str) -> dict[str, Any]:
         """``{"guards": [{networkSecurityGroup, addresses, jitDenyRules, jitAllowRules}],
         "openPorts": [{port, sources, networkSecurityGroup, rule, provisioningState}]}``."""
-        call = _Calls.vm_access(subscription, resource_group, name)
+        call = Calls.vm_access(subscription, resource_group, name)
         return cast(dict[str, Any], await self._send(call))
 
     async def put_policy_out_of_band(
         self, subscription: str, resource_group: str, location: str, name: str, body: dict[str, Any]
     ) -> dict[str, Any]:
         """Create/replace a JIT policy as someone else would (not counted, no faults)."""
-        call = _Calls.put_policy(subscription, resource_group, location, name, body)
+        call = Calls.put_policy(subscription, resource_group, location, name, body)
         return cast(dict[str, Any], await self._send(call))
 
     async def delete_policy_out_of_band(
@@ -316,10 +215,43 @@ class AdminClient:
         *,
         remove_rules: bool = True,
     ) -> None:
-        call = _Calls.delete_policy(
+        call = Calls.delete_policy(
             subscription, resource_group, location, name, remove_rules=remove_rules
         )
         await self._send(call)
+
+    async def identities(self) -> list[dict[str, Any]]:
+        """The Entra identities (world-file shape, secrets masked)."""
+        return cast(list[dict[str, Any]], await self._send(Calls.identities))
+
+    async def add_identity(
+        self,
+        *,
+        client_id: str | None = None,
+        tenant_id: str = DEFAULT_TENANT_ID,
+        secret: str | None = None,
+        federated_subjects: Sequence[str] = (),
+        federated_issuer: str | None = None,
+        scopes: Sequence[str] = (),
+        display_name: str | None = None,
+        object_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Add (or replace, by client id) an Entra identity; ``client_id`` defaults to a new
+        GUID. Returns it as stored (``clientId``, ``objectId``, ...; the secret masked)."""
+        spec = identity_spec(
+            client_id=client_id or str(uuid.uuid4()),
+            tenant_id=tenant_id,
+            secret=secret,
+            federated_subjects=federated_subjects,
+            federated_issuer=federated_issuer,
+            scopes=scopes,
+            display_name=display_name,
+            object_id=object_id,
+        )
+        return cast(dict[str, Any], await self._send(Calls.add_identity(spec)))
+
+    async def remove_identity(self, client_id: str) -> None:
+        await self._send(Calls.remove_identity(client_id))
 
 
 class SyncAdminClient:
@@ -351,48 +283,48 @@ class SyncAdminClient:
             raise AdminError(exc.code, json.loads(body or b"null")) from None
 
     def health(self) -> bool:
-        return bool(self._send(_Calls.health)["status"] == "ok")
+        return bool(self._send(Calls.health)["status"] == "ok")
 
     def state(self) -> dict[str, Any]:
-        return cast(dict[str, Any], self._send(_Calls.state))
+        return cast(dict[str, Any], self._send(Calls.state))
 
     def reset(self) -> None:
-        self._send(_Calls.reset)
+        self._send(Calls.reset)
 
     def settings(self) -> dict[str, Any]:
-        return cast(dict[str, Any], self._send(_Calls.settings))
+        return cast(dict[str, Any], self._send(Calls.settings))
 
     def update_settings(self, **changes: Any) -> dict[str, Any]:
-        return cast(dict[str, Any], self._send(_Calls.update_settings(changes)))
+        return cast(dict[str, Any], self._send(Calls.update_settings(changes)))
 
     def now(self) -> datetime:
-        return parse_timestamp(self._send(_Calls.clock)["now"])
+        return parse_timestamp(self._send(Calls.clock)["now"])
 
     def advance_clock(self, delta: timedelta) -> datetime:
         body = {"advance_seconds": delta.total_seconds()}
-        return parse_timestamp(self._send(_Calls.move_clock(body))["now"])
+        return parse_timestamp(self._send(Calls.move_clock(body))["now"])
 
     def set_clock(self, instant: datetime) -> datetime:
         body = {"now": format_timestamp(instant)}
-        return parse_timestamp(self._send(_Calls.move_clock(body))["now"])
+        return parse_timestamp(self._send(Calls.move_clock(body))["now"])
 
     def reset_clock(self) -> datetime:
-        return parse_timestamp(self._send(_Calls.move_clock({"offset_seconds": 0}))["now"])
+        return parse_timestamp(self._send(Calls.move_clock({"offset_seconds": 0}))["now"])
 
     def tick(self) -> int:
-        return int(self._send(_Calls.tick)["revoked_ports"])
+        return int(self._send(Calls.tick)["revoked_ports"])
 
     def complete_operations(self) -> int:
-        return int(self._send(_Calls.complete_operations)["completed"])
+        return int(self._send(Calls.complete_operations)["completed"])
 
     def calls(self) -> dict[str, Any]:
-        return cast(dict[str, Any], self._send(_Calls.calls))
+        return cast(dict[str, Any], self._send(Calls.calls))
 
     def call_count(self, operation: str, *, method: str | None = None) -> int:
-        return _count(self.calls(), operation, method)
+        return count_calls(self.calls(), operation, method)
 
     def reset_calls(self) -> None:
-        self._send(_Calls.reset_calls)
+        self._send(Calls.reset_calls)
 
     def add_fault(
         self,
@@ -408,7 +340,7 @@ class SyncAdminClient:
         code: str | None = None,
         message: str | None = None,
     ) -> dict[str, Any]:
-        spec = _fault(
+        spec = fault_spec(
             operation,
             kind=kind,
             times=times,
@@ -420,35 +352,33 @@ class SyncAdminClient:
             code=code,
             message=message,
         )
-        return cast(dict[str, Any], self._send(_Calls.add_fault(spec)))
+        return cast(dict[str, Any], self._send(Calls.add_fault(spec)))
 
     def faults(self) -> list[dict[str, Any]]:
-        return cast(list[dict[str, Any]], self._send(_Calls.faults))
+        return cast(list[dict[str, Any]], self._send(Calls.faults))
 
     def clear_faults(self) -> None:
-        self._send(_Calls.clear_faults)
+        self._send(Calls.clear_faults)
 
     def add_vm(self, subscription: str, resource_group: str, vm: dict[str, Any]) -> dict[str, Any]:
-        return cast(dict[str, Any], self._send(_Calls.add_vm(subscription, resource_group, vm)))
+        return cast(dict[str, Any], self._send(Calls.add_vm(subscription, resource_group, vm)))
 
     def remove_vm(self, subscription: str, resource_group: str, name: str) -> None:
-        self._send(_Calls.remove_vm(subscription, resource_group, name))
+        self._send(Calls.remove_vm(subscription, resource_group, name))
 
     def set_vm_tags(
         self, subscription: str, resource_group: str, name: str, tags: dict[str, str]
     ) -> dict[str, Any]:
-        call = _Calls.set_vm_tags(subscription, resource_group, name, tags)
+        call = Calls.set_vm_tags(subscription, resource_group, name, tags)
         return cast(dict[str, Any], self._send(call))
 
     def vm_access(self, subscription: str, resource_group: str, name: str) -> dict[str, Any]:
-        return cast(
-            dict[str, Any], self._send(_Calls.vm_access(subscription, resource_group, name))
-        )
+        return cast(dict[str, Any], self._send(Calls.vm_access(subscription, resource_group, name)))
 
     def put_policy_out_of_band(
         self, subscription: str, resource_group: str, location: str, name: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        call = _Calls.put_policy(subscription, resource_group, location, name, body)
+        call = Calls.put_policy(subscription, resource_group, location, name, body)
         return cast(dict[str, Any], self._send(call))
 
     def delete_policy_out_of_band(
@@ -460,7 +390,37 @@ class SyncAdminClient:
         *,
         remove_rules: bool = True,
     ) -> None:
-        call = _Calls.delete_policy(
+        call = Calls.delete_policy(
             subscription, resource_group, location, name, remove_rules=remove_rules
         )
         self._send(call)
+
+    def identities(self) -> list[dict[str, Any]]:
+        return cast(list[dict[str, Any]], self._send(Calls.identities))
+
+    def add_identity(
+        self,
+        *,
+        client_id: str | None = None,
+        tenant_id: str = DEFAULT_TENANT_ID,
+        secret: str | None = None,
+        federated_subjects: Sequence[str] = (),
+        federated_issuer: str | None = None,
+        scopes: Sequence[str] = (),
+        display_name: str | None = None,
+        object_id: str | None = None,
+    ) -> dict[str, Any]:
+        spec = identity_spec(
+            client_id=client_id or str(uuid.uuid4()),
+            tenant_id=tenant_id,
+            secret=secret,
+            federated_subjects=federated_subjects,
+            federated_issuer=federated_issuer,
+            scopes=scopes,
+            display_name=display_name,
+            object_id=object_id,
+        )
+        return cast(dict[str, Any], self._send(Calls.add_identity(spec)))
+
+    def remove_identity(self, client_id: str) -> None:
+        self._send(Calls.remove_identity(client_id))

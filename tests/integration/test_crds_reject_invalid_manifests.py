@@ -68,6 +68,14 @@ def _port(manifest: Manifest) -> dict[str, Any]:
     return port
 
 
+def _selector_port() -> dict[str, Any]:
+    return {
+        "number": 22,
+        "allowedSourceAddressPrefixes": ["198.51.100.0/24"],
+        "maxRequestAccessDuration": "3h",
+    }
+
+
 @dataclass(frozen=True)
 class Invalid:
     id: str
@@ -261,7 +269,38 @@ INVALID = [
         "a policy must say which virtual machines it protects",
         _policy,
         _set(virtualMachines=None),
-        "spec.virtualMachines: Required value",
+        "set virtualMachines (VMs by name), vmSelector (VMs by tags), or both",
+    ),
+    Invalid(
+        "a VM selector needs tags or all, not both",
+        _policy,
+        _set(
+            vmSelector={"matchTags": {"jit": "enabled"}, "all": True, "ports": [_selector_port()]}
+        ),
+        "set exactly one of matchTags (VMs carrying all these tags) or all: true",
+    ),
+    Invalid(
+        "a VM selector needs tags or all, not neither",
+        _policy,
+        _set(vmSelector={"ports": [_selector_port()]}),
+        "set exactly one of matchTags (VMs carrying all these tags) or all: true",
+    ),
+    Invalid(
+        "a VM selector cannot select by an empty set of tags",
+        _policy,
+        _set(vmSelector={"matchTags": {}, "ports": [_selector_port()]}),
+        "should have at least 1 properties",
+    ),
+    Invalid(
+        "a VM selector's port template is validated like any port",
+        _policy,
+        _set(
+            vmSelector={
+                "all": True,
+                "ports": [{**_selector_port(), "maxRequestAccessDuration": "2d"}],
+            }
+        ),
+        "spec.vmSelector.ports[0].maxRequestAccessDuration",
     ),
     Invalid(
         "a policy must name its subscription",

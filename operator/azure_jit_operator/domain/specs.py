@@ -8,7 +8,7 @@ and an invalid spec must end in a clear condition rather than a stack trace.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -70,15 +70,45 @@ class AzureTarget:
 
 
 @dataclass(frozen=True, slots=True)
+class VmSelector:
+    """VMs chosen by rule rather than by name: all of the resource group, or by tags."""
+
+    match_tags: tuple[tuple[str, str], ...]
+    select_all: bool
+    ports: tuple[PortRule, ...]
+
+    def matches(self, tags: Mapping[str, str]) -> bool:
+        if self.select_all:
+            return True
+        # Azure tag names are case-insensitive; values are not.
+        folded = {k.lower(): v for k, v in tags.items()}
+        return all(folded.get(name.lower()) == value for name, value in self.match_tags)
+
+
+@dataclass(frozen=True, slots=True)
 class JitPolicySpec:
     azure: AzureTarget
     virtual_machines: tuple[VirtualMachineRule, ...]
     deletion_policy: DeletionPolicy
+    selector: VmSelector | None = None
+    adopt: bool = False
 
     def virtual_machine(self, name: str) -> VirtualMachineRule | None:
         # Azure resource names are case-insensitive.
         wanted = name.lower()
         return next((vm for vm in self.virtual_machines if vm.name.lower() == wanted), None)
+
+    def with_selected(self, names: Sequence[str]) -> JitPolicySpec:
+        """The spec with the selector's VMs added (explicitly listed VMs keep their ports)."""
+        if self.selector is None:
+            return self
+        listed = {vm.name.lower() for vm in self.virtual_machines}
+        selected = tuple(
+            VirtualMachineRule(name=name, ports=self.selector.ports)
+            for name in sorted(names, key=str.lower)
+            if name.lower() not in listed
+        )
+        return replace(self, virtual_machines=self.virtual_machines + selected)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +135,12 @@ def parse_policy_spec(spec: Mapping[str, Any], *, name: str) -> JitPolicySpec:
         location=_string(azure, "location", "spec.azure.location"),
         policy_name=str(azure.get("policyName") or name),
     )
-    vms = _sequence(spec, "virtualMachines", "spec.virtualMachines")
+    selector = _parse_selector(spec["vmSelector"]) if spec.get("vmSelector") else None
+    vms = (
+        _sequence(spec, "virtualMachines", "spec.virtualMachines")
+        if selector is None or "virtualMachines" in spec
+        else ()
+    )
     rules = tuple(
         _parse_vm(_as_mapping(vm, f"spec.virtualMachines[{i}]"), f"spec.virtualMachines[{i}]")
         for i, vm in enumerate(vms)
@@ -118,7 +153,39 @@ def parse_policy_spec(spec: Mapping[str, Any], *, name: str) -> JitPolicySpec:
         deletion_policy = DeletionPolicy(raw_policy)
     except ValueError:
         raise SpecError("spec.deletionPolicy", "must be Delete or Orphan") from None
-    return JitPolicySpec(azure=target, virtual_machines=rules, deletion_policy=deletion_policy)
+    return JitPolicySpec(
+        azure=target,
+        virtual_machines=rules,
+        deletion_policy=deletion_policy,
+        selector=selector,
+        adopt=azure.get("adopt") is True,
+    )
+
+
+def _parse_selector(raw: object) -> VmSelector:
+    selector = _as_mapping(raw, "spec.vmSelector")
+    tags = selector.get("matchTags") or {}
+    if not isinstance(tags, Mapping):
+        raise SpecError("spec.vmSelector.matchTags", "must be a map of tag names to values")
+    select_all = selector.get("all") is True
+    if bool(tags) == select_all:
+        raise SpecError(
+            "spec.vmSelector",
+            "set exactly one of matchTags (VMs carrying all these tags) or all: true "
+            "(every VM of the resource group)",
+        )
+    ports = tuple(
+        _parse_port_rule(
+            _as_mapping(p, f"spec.vmSelector.ports[{i}]"), f"spec.vmSelector.ports[{i}]"
+        )
+        for i, p in enumerate(_sequence(selector, "ports", "spec.vmSelector.ports"))
+    )
+    _require_unique([p.number for p in ports], "spec.vmSelector.ports", "port numbers")
+    return VmSelector(
+        match_tags=tuple(sorted((str(k), str(v)) for k, v in tags.items())),
+        select_all=select_all,
+        ports=ports,
+    )
 
 
 def _parse_vm(vm: Mapping[str, Any], path: str) -> VirtualMachineRule:
@@ -259,6 +326,7 @@ __all__ = [
     "RequestedPort",
     "SpecError",
     "VirtualMachineRule",
+    "VmSelector",
     "parse_policy_spec",
     "parse_request_spec",
 ]

@@ -8,8 +8,8 @@ from typing import Any
 
 import kopf
 
-from azure_jit_operator.domain.azure_policy import desired_policy
 from azure_jit_operator.domain.conditions import find, parse_conditions
+from azure_jit_operator.domain.governance import governance_keys
 from azure_jit_operator.domain.grants import Claim, RequestRef
 from azure_jit_operator.domain.lifecycle import Phase, parse_phase
 from azure_jit_operator.domain.request_status import RequestStatus
@@ -34,7 +34,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
     def policy_governance(
         name: str | None, namespace: str | None, body: kopf.Body, **_: Any
     ) -> dict[str, tuple[int, str, str]]:
-        spec = _parse(body)
+        spec = _effective(body)
         if spec is None:
             return {}
         # A policy already applied to Azure keeps what it governs; among newcomers the
@@ -62,18 +62,6 @@ def register(registry: kopf.OperatorRegistry) -> None:
         }
 
 
-def governance_keys(spec: JitPolicySpec) -> list[tuple[str, str]]:
-    """What a JitPolicy governs exclusively, as (description, case-folded key) pairs."""
-    target = spec.azure
-    policy_key = "/".join(
-        (target.subscription_id, target.resource_group, target.location, target.policy_name)
-    ).lower()
-    return [("azure policy " + policy_key, policy_key)] + [
-        ("virtual machine " + vm_id.rsplit("/", 1)[-1], vm_id.lower())
-        for vm_id in sorted(desired_policy(spec).vm_ids())
-    ]
-
-
 def policy_view(body: kopf.Body) -> PolicyView:
     status = body.get("status") or {}
     ready = find(parse_conditions(status.get("conditions")), "Ready")
@@ -85,7 +73,7 @@ def policy_view(body: kopf.Body) -> PolicyView:
     )
     return PolicyView(
         name=str(body.metadata.get("name", "")),
-        spec=_parse(body),
+        spec=_effective(body),
         ready=is_ready,
         ready_message=ready.message if ready else "not reconciled yet",
     )
@@ -95,8 +83,11 @@ def flatten(claims: Iterable[tuple[Claim, ...]]) -> list[Claim]:
     return [c for group in claims for c in group]
 
 
-def _parse(body: kopf.Body) -> JitPolicySpec | None:
+def _effective(body: kopf.Body) -> JitPolicySpec | None:
+    """The spec with the VMs its selector resolved to at the last sync (from status)."""
     try:
-        return parse_policy_spec(body.get("spec") or {}, name=str(body.metadata.get("name", "")))
+        spec = parse_policy_spec(body.get("spec") or {}, name=str(body.metadata.get("name", "")))
     except SpecError:
         return None
+    resolved = [str(n) for n in (body.get("status") or {}).get("virtualMachines") or ()]
+    return spec.with_selected(resolved)

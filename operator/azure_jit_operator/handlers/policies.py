@@ -8,11 +8,9 @@ import kopf
 
 from azure_jit_operator.azure.errors import classify
 from azure_jit_operator.config import Settings
-from azure_jit_operator.domain.specs import SpecError, parse_policy_spec
-from azure_jit_operator.handlers.indexes import GOVERNANCE, governance_keys
+from azure_jit_operator.handlers.indexes import GOVERNANCE
 from azure_jit_operator.reconcile.objects import ObjectView
 from azure_jit_operator.reconcile.policies import (
-    Conflict,
     PolicyOutcome,
     delete_policy,
     sync_policy,
@@ -25,7 +23,8 @@ RESOURCE = ("azurejit.dev", "v1alpha1", "jitpolicies")
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     @kopf.on.resume(*RESOURCE, registry=registry, id="policy_changed")
     @kopf.on.create(*RESOURCE, registry=registry, id="policy_changed")
-    @kopf.on.update(*RESOURCE, registry=registry, id="policy_changed", field="spec")
+    # Spec and annotation changes (the reconcile-policy annotation) both matter.
+    @kopf.on.update(*RESOURCE, registry=registry, id="policy_changed")
     async def policy_changed(
         *,
         body: kopf.Body,
@@ -79,8 +78,14 @@ async def _sync(
 ) -> None:
     rt: Runtime = memo.runtime
     obj = ObjectView.decode("JitPolicy", body)
+    me = f"{obj.namespace}/{obj.name}"
+
+    def governed_elsewhere(key: str) -> str | None:
+        holders = sorted(governance.get(key, ()))
+        return holders[0][-1] if holders and holders[0][-1] != me else None
+
     outcome = await sync_policy(
-        rt, obj, conflicts=_conflicts(obj, governance), drift_check=drift_check
+        rt, obj, governed_elsewhere=governed_elsewhere, drift_check=drift_check
     )
     _record(rt, obj, patch, outcome)
 
@@ -92,17 +97,3 @@ def _record(rt: Runtime, obj: ObjectView, patch: kopf.Patch, outcome: PolicyOutc
         rt.post_event(obj.identity, type_, reason, message)
     if outcome.retry_in is not None:
         raise kopf.TemporaryError("policy not in sync yet; see status", delay=outcome.retry_in)
-
-
-def _conflicts(obj: ObjectView, governance: kopf.Index[str, Any]) -> list[Conflict]:
-    try:
-        spec = parse_policy_spec(obj.spec, name=obj.name)
-    except SpecError:
-        return []
-    me = f"{obj.namespace}/{obj.name}"
-    conflicts = []
-    for what, key in governance_keys(spec):
-        holders = sorted(governance.get(key, ()))
-        if holders and holders[0][-1] != me:
-            conflicts.append(Conflict(holder=holders[0][-1], what=what))
-    return conflicts

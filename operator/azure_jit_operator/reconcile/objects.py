@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +25,7 @@ class ObjectView:
     spec: Mapping[str, Any]
     status: Mapping[str, Any]
     deleting: bool = False
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def decode(cls, kind: str, body: Mapping[str, Any]) -> ObjectView:
@@ -39,6 +40,7 @@ class ObjectView:
             spec=dict(body.get("spec") or {}),
             status=dict(body.get("status") or {}),
             deleting=bool(meta.get("deletionTimestamp")),
+            annotations=dict(meta.get("annotations") or {}),
         )
 
     @property

@@ -7,13 +7,20 @@ no-op resync costs one GET and no writes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from azure_jit_operator.azure.errors import AzureError, FailureKind, classify
-from azure_jit_operator.domain.azure_policy import desired_policy, policy_resource_id
+from azure_jit_operator.domain.azure_policy import (
+    AzurePolicyContent,
+    AzurePolicySnapshot,
+    desired_policy,
+    policy_resource_id,
+    vm_resource_id,
+)
 from azure_jit_operator.domain.conditions import (
     FALSE,
     TRUE,
@@ -23,6 +30,7 @@ from azure_jit_operator.domain.conditions import (
     remove_condition,
     set_condition,
 )
+from azure_jit_operator.domain.governance import governance_keys
 from azure_jit_operator.domain.specs import (
     DeletionPolicy,
     JitPolicySpec,
@@ -30,6 +38,7 @@ from azure_jit_operator.domain.specs import (
     parse_policy_spec,
 )
 from azure_jit_operator.domain.timestamps import format_timestamp
+from azure_jit_operator.domain.vm_selection import membership_changes, select_vms
 from azure_jit_operator.metrics import DRIFT_CORRECTIONS_TOTAL, RECONCILE_ERRORS_TOTAL
 from azure_jit_operator.reconcile.objects import ObjectView
 from azure_jit_operator.reconcile.runtime import Runtime
@@ -67,50 +76,76 @@ class Conflict:
     what: str
 
 
-async def sync_policy(
-    rt: Runtime, obj: ObjectView, *, conflicts: Sequence[Conflict], drift_check: bool
-) -> PolicyOutcome:
-    now = rt.clock.now()
-    report = _Report(obj, now)
+# Who else governs a key (see handlers.indexes.governance_keys), or None.
+GovernedElsewhere = Callable[[str], str | None]
+
+RECONCILE_POLICY_ANNOTATION = "azurejit.dev/reconcile-policy"
+
+
+class ReconcilePolicy(StrEnum):
+    """Like Azure Service Operator's reconcile-policy annotation."""
+
+    MANAGE = "manage"  # write Azure to match the spec; delete per deletionPolicy
+    SKIP = "skip"  # never write or delete in Azure; only report what Azure holds
+    DETACH_ON_DELETE = "detach-on-delete"  # manage, but leave the Azure policy on deletion
+
+
+def reconcile_policy_of(obj: ObjectView) -> ReconcilePolicy:
+    raw = obj.annotations.get(RECONCILE_POLICY_ANNOTATION, ReconcilePolicy.MANAGE.value)
     try:
-        spec = parse_policy_spec(obj.spec, name=obj.name)
-    except SpecError as exc:
-        return report.fail("InvalidSpec", f"{exc}; fix the JitPolicy spec", stalled=True)
-    if conflicts:
-        first = conflicts[0]
-        return report.fail(
-            "Conflict",
-            f"{first.what} is already governed by JitPolicy {first.holder}; nothing was written "
-            "to Azure. Remove it from one of the two JitPolicies.",
-            stalled=True,
-            retry_in=60.0,
-        )
+        return ReconcilePolicy(raw)
+    except ValueError:
+        return ReconcilePolicy.MANAGE
+
+
+async def sync_policy(
+    rt: Runtime, obj: ObjectView, *, governed_elsewhere: GovernedElsewhere, drift_check: bool
+) -> PolicyOutcome:
+    report = _Report(obj, rt.clock.now())
+    checked = _check(report, obj, governed_elsewhere)
+    if isinstance(checked, PolicyOutcome):
+        return checked
+    spec, mode = checked
     target = spec.azure
     policy_id = policy_resource_id(
         target.subscription_id, target.resource_group, target.location, target.policy_name
     )
     owned = str(obj.status.get("azurePolicyId") or "").lower() == policy_id.lower()
-    desired = desired_policy(spec)
     try:
+        selected, excluded = await _resolve_selector(rt, spec, governed_elsewhere)
+        effective = spec.with_selected(selected)
+        desired = desired_policy(effective)
         actual = await rt.jit.get(target)
+        if mode is ReconcilePolicy.SKIP:
+            return report.skipped(actual, policy_id=policy_id, desired=desired)
         if actual is not None and not owned:
-            return report.fail(
-                "AzurePolicyExists",
-                f"an Azure JIT policy {target.policy_name!r} already exists in "
-                f"{target.resource_group}/{target.location} and was not created by this "
-                "JitPolicy; nothing was overwritten. Choose another spec.azure.policyName or "
-                "delete the Azure policy.",
-                stalled=True,
-                retry_in=SLOW_RETRY_SECONDS,
+            if not spec.adopt:
+                return report.fail(
+                    "AzurePolicyExists",
+                    f"an Azure JIT policy {target.policy_name!r} already exists in "
+                    f"{target.resource_group}/{target.location} and was not created by this "
+                    "JitPolicy; nothing was overwritten. Set spec.azure.adopt: true to take it "
+                    "over, choose another spec.azure.policyName, or delete the Azure policy.",
+                    stalled=True,
+                    retry_in=SLOW_RETRY_SECONDS,
+                )
+            await rt.kube.patch_status(obj.ref, {"azurePolicyId": policy_id})
+            report.event(
+                "Normal", "Adopted", f"took over the existing Azure JIT policy {policy_id}"
             )
+            owned, drift_check = True, False
         if actual is None or actual.content.differs_from(desired):
             if not owned:
                 # Record ownership before the first write, so a crash right after the
                 # PUT does not make our own policy look foreign on restart.
                 await rt.kube.patch_status(obj.ref, {"azurePolicyId": policy_id})
-            drifted = drift_check or _already_synced(obj)
+            drifted = (
+                owned
+                and (drift_check or _already_synced(obj))
+                and not _membership_changed(obj, effective)
+            )
             written = await rt.jit.put(target, desired)
-            if drifted and owned:
+            if drifted:
                 DRIFT_CORRECTIONS_TOTAL.inc()
                 what = "deleted" if actual is None else "changed"
                 report.event(
@@ -120,18 +155,26 @@ async def sync_policy(
                 )
             else:
                 report.event(
-                    "Normal", "Applied", f"Azure JIT policy {policy_id} written ({_summary(spec)})"
+                    "Normal",
+                    "Applied",
+                    f"Azure JIT policy {policy_id} written ({_summary(effective)})",
                 )
             actual = written
     except Exception as exc:  # classified below; cancellation is re-raised by classify
         failure = classify(exc)
         RECONCILE_ERRORS_TOTAL.labels(kind=failure.kind.value).inc()
         return report.azure_failure(failure)
+    _report_membership(report, obj, effective, excluded)
+    note = (
+        f"; excluded {len(excluded)} selected VM(s) governed by other JitPolicies"
+        if excluded
+        else ""
+    )
     return report.ready(
         policy_id=actual.id or policy_id,
         provisioning_state=actual.provisioning_state or "Succeeded",
-        vm_count=len(spec.virtual_machines),
-        message=f"Azure JIT policy matches the spec ({_summary(spec)})",
+        vm_names=[vm.name for vm in effective.virtual_machines],
+        message=f"Azure JIT policy matches the spec ({_summary(effective)}){note}",
     )
 
 
@@ -145,10 +188,95 @@ async def delete_policy(rt: Runtime, obj: ObjectView) -> str:
     owned_id = str(obj.status.get("azurePolicyId") or "")
     if not owned_id:
         return "no Azure policy was created by this JitPolicy; nothing deleted"
+    mode = reconcile_policy_of(obj)
+    if mode is not ReconcilePolicy.MANAGE:
+        return f"reconcile-policy {mode.value}: Azure JIT policy {owned_id} left in place"
     if spec.deletion_policy is DeletionPolicy.ORPHAN:
         return f"deletionPolicy Orphan: Azure JIT policy {owned_id} left in place"
     await rt.jit.delete(target)
     return f"Azure JIT policy {owned_id} deleted"
+
+
+def _check(
+    report: _Report, obj: ObjectView, governed_elsewhere: GovernedElsewhere
+) -> tuple[JitPolicySpec, ReconcilePolicy] | PolicyOutcome:
+    """Guard clauses before any Azure call: annotation, spec, conflicts."""
+    raw_mode = obj.annotations.get(RECONCILE_POLICY_ANNOTATION)
+    if raw_mode is not None and raw_mode not in {m.value for m in ReconcilePolicy}:
+        return report.fail(
+            "InvalidAnnotation",
+            f"annotation {RECONCILE_POLICY_ANNOTATION}={raw_mode!r} is not one of manage, skip, "
+            "detach-on-delete; nothing was written to Azure",
+            stalled=True,
+        )
+    try:
+        spec = parse_policy_spec(obj.spec, name=obj.name)
+    except SpecError as exc:
+        return report.fail("InvalidSpec", f"{exc}; fix the JitPolicy spec", stalled=True)
+    conflicts = _explicit_conflicts(spec, governed_elsewhere)
+    if conflicts:
+        first = conflicts[0]
+        return report.fail(
+            "Conflict",
+            f"{first.what} is already governed by JitPolicy {first.holder}; nothing was written "
+            "to Azure. Remove it from one of the two JitPolicies.",
+            stalled=True,
+            retry_in=60.0,
+        )
+    return spec, reconcile_policy_of(obj)
+
+
+def _explicit_conflicts(
+    spec: JitPolicySpec, governed_elsewhere: GovernedElsewhere
+) -> list[Conflict]:
+    listed_only = replace(spec, selector=None)
+    conflicts = []
+    for what, key in governance_keys(listed_only):
+        holder = governed_elsewhere(key)
+        if holder is not None:
+            conflicts.append(Conflict(holder=holder, what=what))
+    return conflicts
+
+
+async def _resolve_selector(
+    rt: Runtime, spec: JitPolicySpec, governed_elsewhere: GovernedElsewhere
+) -> tuple[list[str], list[str]]:
+    """(selected VM names, VM names skipped because another JitPolicy governs them)."""
+    if spec.selector is None:
+        return [], []
+    target = spec.azure
+    vms = await rt.compute.list_vms(target.subscription_id, target.resource_group)
+    selected: list[str] = []
+    excluded: list[str] = []
+    for name in select_vms(spec.selector, vms, location=target.location):
+        vm_id = vm_resource_id(target.subscription_id, target.resource_group, name)
+        (excluded if governed_elsewhere(vm_id.lower()) else selected).append(name)
+    return selected, excluded
+
+
+def _membership_changed(obj: ObjectView, effective: JitPolicySpec) -> bool:
+    before = {str(n).lower() for n in obj.status.get("virtualMachines") or ()}
+    return bool(before) and before != {vm.name.lower() for vm in effective.virtual_machines}
+
+
+def _report_membership(
+    report: _Report, obj: ObjectView, effective: JitPolicySpec, excluded: Sequence[str]
+) -> None:
+    if "virtualMachines" not in obj.status:
+        return
+    onboarded, dropped = membership_changes(
+        obj.status.get("virtualMachines") or (), [vm.name for vm in effective.virtual_machines]
+    )
+    if onboarded:
+        report.event("Normal", "Onboarded", f"VM(s) now protected: {', '.join(onboarded)}")
+    if dropped:
+        report.event("Normal", "Dropped", f"VM(s) no longer protected: {', '.join(dropped)}")
+    if excluded:
+        report.event(
+            "Warning",
+            "Excluded",
+            f"selected VM(s) governed by another JitPolicy were left out: {', '.join(excluded)}",
+        )
 
 
 def _already_synced(obj: ObjectView) -> bool:
@@ -178,7 +306,7 @@ class _Report:
         self._events.append((type_, reason, message))
 
     def ready(
-        self, *, policy_id: str, provisioning_state: str, vm_count: int, message: str
+        self, *, policy_id: str, provisioning_state: str, vm_names: list[str], message: str
     ) -> PolicyOutcome:
         flipped = self._set("Ready", TRUE, "Synced", message)
         self._conditions = remove_condition(self._conditions, "Reconciling")
@@ -188,8 +316,38 @@ class _Report:
         status = self._status() | {
             "azurePolicyId": policy_id,
             "provisioningState": provisioning_state,
-            "virtualMachineCount": vm_count,
+            "virtualMachineCount": len(vm_names),
+            "virtualMachines": vm_names,
             "lastSyncTime": format_timestamp(self._now),
+        }
+        return PolicyOutcome(status=status, events=self._events)
+
+    def skipped(
+        self, actual: AzurePolicySnapshot | None, *, policy_id: str, desired: AzurePolicyContent
+    ) -> PolicyOutcome:
+        """reconcile-policy skip: report Azure's state, write nothing."""
+        if actual is None:
+            state, message = (
+                "Absent",
+                f"reconcile-policy skip: Azure JIT policy {policy_id} does not exist",
+            )
+        elif actual.content.differs_from(desired):
+            state, message = (
+                "Differs",
+                "reconcile-policy skip: the Azure JIT policy differs from the spec",
+            )
+        else:
+            state, message = (
+                "Matches",
+                "reconcile-policy skip: the Azure JIT policy matches the spec",
+            )
+        flipped = self._set("Ready", TRUE, "Skipped", message)
+        self._conditions = remove_condition(self._conditions, "Reconciling")
+        self._conditions = remove_condition(self._conditions, "Stalled")
+        if flipped:
+            self.event("Normal", "Skipped", message)
+        status = self._status() | {
+            "provisioningState": actual.provisioning_state if actual else state
         }
         return PolicyOutcome(status=status, events=self._events)
 

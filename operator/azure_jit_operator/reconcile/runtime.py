@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from azure_jit_operator.azure.clients import AzureClients
+from azure_jit_operator.azure.compute import ComputeAccess
 from azure_jit_operator.azure.jit import JitPolicies
 from azure_jit_operator.azure.network import NetworkAccess
 from azure_jit_operator.clock import Clock
@@ -31,6 +32,7 @@ class Runtime:
     post_event: EventSink
     jit: JitPolicies = field(init=False)
     network: NetworkAccess = field(init=False)
+    compute: ComputeAccess = field(init=False)
     ports: PortBook = field(default_factory=PortBook)
     # uids of requests whose deletion (early revoke) has begun: their workers stop writing.
     revoked: set[str] = field(default_factory=set)
@@ -39,6 +41,7 @@ class Runtime:
     def __post_init__(self) -> None:
         self.jit = JitPolicies(self.azure)
         self.network = NetworkAccess(self.azure)
+        self.compute = ComputeAccess(self.azure)
 
     async def vm_network(self, vm_id: str, *, fresh: bool = False) -> VmNetwork:
         key = vm_id.lower()

@@ -24,7 +24,7 @@ def test_every_example_validates_against_its_crd_schema(path: Path) -> None:
 
 def test_the_valid_example_request_is_allowed_and_the_other_denied_by_the_policy() -> None:
     docs = [load_yaml(p) for p in example_files()]
-    policy_doc = next(d for d in docs if d["kind"] == "JitPolicy")
+    policy_doc = next(d for d in docs if d["metadata"]["name"] == "web-admins")
     policy = parse_policy_spec(policy_doc["spec"], name=policy_doc["metadata"]["name"])
     verdicts = {
         d["metadata"]["name"]: check_request(

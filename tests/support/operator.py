@@ -307,6 +307,31 @@ def operator_overrides() -> dict[str, Any]:
     return {}
 
 
+@contextlib.contextmanager
+def jit_world(
+    control_plane: ControlPlane,
+    endpoint: EmulatorEndpoint,
+    namespace: str,
+    **overrides: Any,
+) -> Iterator[JitWorld]:
+    """An operator for ``namespace`` against ``endpoint``, the emulator reset to its world."""
+    admin = endpoint.sync_admin()
+    admin.reset()
+    settings = operator_settings(control_plane, endpoint, namespace, **overrides)
+    with (
+        control_plane.api_client() as api,
+        operator_running(settings) as running,
+    ):
+        yield JitWorld(
+            control_plane=control_plane,
+            emulator=endpoint,
+            admin=admin,
+            namespace=namespace,
+            operator=running,
+            api=api,
+        )
+
+
 @pytest.fixture
 def jit(
     control_plane: ControlPlane,
@@ -314,18 +339,5 @@ def jit(
     namespace: str,
     operator_overrides: dict[str, Any],
 ) -> Iterator[JitWorld]:
-    admin = emulator_endpoint.sync_admin()
-    admin.reset()
-    settings = operator_settings(control_plane, emulator_endpoint, namespace, **operator_overrides)
-    with (
-        control_plane.api_client() as api,
-        operator_running(settings) as running,
-    ):
-        yield JitWorld(
-            control_plane=control_plane,
-            emulator=emulator_endpoint,
-            admin=admin,
-            namespace=namespace,
-            operator=running,
-            api=api,
-        )
+    with jit_world(control_plane, emulator_endpoint, namespace, **operator_overrides) as world:
+        yield world

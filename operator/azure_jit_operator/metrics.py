@@ -25,7 +25,8 @@ PREFIX = "azure_jit"
 
 OPEN_PORTS = Gauge(
     f"{PREFIX}_open_ports",
-    "JIT ports currently open through this operator, as last observed on the NSGs.",
+    "JIT ports held open by this operator's requests: 1 while last observed open on the VM's "
+    "NSG(s), 0 once confirmed closed; absent when this replica does not know (standby).",
     ["namespace", "policy", "vm", "port"],
     registry=REGISTRY,
 )
@@ -49,7 +50,8 @@ CLOSE_LAG_SECONDS = Histogram(
 )
 PORTS_OPEN_PAST_EXPIRY = Gauge(
     f"{PREFIX}_ports_open_past_expiry",
-    "Ports observed open on an NSG later than expiresAt + close grace. Must stay 0.",
+    "Ports whose JIT allow rule was still observed on an NSG later than expiresAt + close "
+    "grace (as of the last read). Must stay 0.",
     registry=REGISTRY,
 )
 AZURE_API_REQUESTS_TOTAL = Counter(
@@ -68,6 +70,21 @@ AZURE_API_DURATION_SECONDS = Histogram(
 DRIFT_CORRECTIONS_TOTAL = Counter(
     f"{PREFIX}_drift_corrections_total",
     "Azure JIT policies re-applied because they were changed or deleted outside the operator.",
+    registry=REGISTRY,
+)
+OLDEST_PENDING_REQUEST = Gauge(
+    f"{PREFIX}_oldest_pending_request_creation_timestamp_seconds",
+    "Creation time (Unix seconds) of the oldest JitAccessRequest still Pending, by the reason "
+    "it waits (WaitingForPolicy, WaitingForPort, Initiating, AzureUnavailable); absent when "
+    "none is.",
+    ["namespace", "reason"],
+    registry=REGISTRY,
+)
+POLICY_LAST_SYNC = Gauge(
+    f"{PREFIX}_policy_last_sync_timestamp_seconds",
+    "When (Unix seconds) a JitPolicy was last confirmed equal to its Azure JIT policy, on a "
+    "change or a drift check; stale when the operator makes no progress on it.",
+    ["namespace", "policy"],
     registry=REGISTRY,
 )
 RECONCILE_ERRORS_TOTAL = Counter(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -119,6 +119,9 @@ class RequestWorker:
                     return
         except Stop:
             return
+        finally:
+            # Whatever this worker reported open or pending is no longer known here.
+            self._open_ports.forget(self.me)
 
     async def _nap(self, seconds: float) -> None:
         if not await self.rt.clock.sleep(seconds, interrupt=self._stopped()):
@@ -304,9 +307,7 @@ class RequestWorker:
         REQUEST_OPEN_SECONDS.observe(
             max(0.0, (self.rt.clock.now() - self.obj.created).total_seconds())
         )
-        self._open_ports.opened(
-            self.me, self.obj.namespace, policy_name, vm_name, [c.port for c in mine]
-        )
+        self._observed(policy_name, vm_name, ports, open_ports=served)
 
     # -- Active ----------------------------------------------------------------------
 
@@ -323,13 +324,14 @@ class RequestWorker:
         if not self.rt.ports.holds(vm_id, self.me) and expires > self.rt.clock.now():
             async with self.rt.ports.lock(vm_id):
                 self.rt.ports.put(vm_id, self.me, mine)
-        policy_name, vm_name = self._labels()
-        self._open_ports.opened(
-            self.me, self.obj.namespace, policy_name, vm_name, [c.port for c in mine]
-        )
         while self.rt.clock.now() < expires:
             await self._verify(vm_id, mine)
-            check_at = self.rt.clock.now() + self.rt.settings.drift_interval
+            # Until this worker has seen the NSG (e.g. Azure failed right after a restart),
+            # open_ports does not report the request: look again soon.
+            every = self.rt.settings.drift_interval
+            if not self._open_ports.knows(self.me):
+                every = min(every, timedelta(seconds=MAX_WAIT_SECONDS))
+            check_at = self.rt.clock.now() + every
             if not await self.rt.clock.sleep_until(
                 min(expires, check_at), interrupt=self._stopped()
             ):
@@ -339,7 +341,8 @@ class RequestWorker:
     async def _verify(self, vm_id: str, mine: Sequence[Claim]) -> None:
         """Heal a grant that vanished early (e.g. Azure closed a shared one while we were down)."""
         now = self.rt.clock.now()
-        if self.rt.ports.verified_since(vm_id, now - self.rt.settings.drift_interval):
+        recent = self.rt.ports.verified_since(vm_id, now - self.rt.settings.drift_interval)
+        if recent and self._open_ports.knows(self.me):
             return
         observed = await self._azure(
             port_ops.observe(self.rt, vm_id, [c.port for c in mine], now=now)
@@ -348,6 +351,11 @@ class RequestWorker:
             return
         self.rt.ports.mark_verified(vm_id, now)
         missing = [c for c in mine if not source_admitted(observed[c.port].sources, c.prefix)]
+        self._observed(
+            *self._labels(),
+            [c.port for c in mine],
+            open_ports=[c.port for c in mine if c not in missing],
+        )
         if not missing:
             return
         policy = self._policies(self.obj.namespace, str(self.obj.spec.get("policyName", "")))
@@ -390,7 +398,15 @@ class RequestWorker:
             observed = await self._azure(port_ops.observe(self.rt, vm_id, ports, now=now))
             if observed is not None:
                 still_open = [p for p, o in observed.items() if o.beyond_grant]
-                self._open_ports.past_expiry(self.me, bool(still_open) and now >= expires + grace)
+                self._observed(
+                    policy_name,
+                    vm_name,
+                    ports,
+                    open_ports=[p for p, o in observed.items() if o.rules],
+                )
+                self._open_ports.past_expiry(
+                    self.me, len(still_open) if now >= expires + grace else 0
+                )
                 if not still_open:
                     break
                 if now >= force_at:
@@ -401,7 +417,7 @@ class RequestWorker:
                     continue
             await self._nap(min(poll, max(0.0, (force_at - now).total_seconds())) or poll)
         closed = self.rt.clock.now()
-        self._open_ports.past_expiry(self.me, False)
+        self._open_ports.past_expiry(self.me, 0)
         CLOSE_LAG_SECONDS.observe(max(0.0, (closed - expires).total_seconds()))
         async with self.rt.ports.lock(vm_id):
             still_held = [c.port for c in self.rt.ports.claims(vm_id) if c.port in ports]
@@ -435,6 +451,18 @@ class RequestWorker:
 
     # -- helpers ---------------------------------------------------------------------
 
+    def _observed(
+        self, policy: str, vm: str, ports: Sequence[int], *, open_ports: Iterable[int]
+    ) -> None:
+        self._open_ports.observed(
+            self.me,
+            namespace=self.obj.namespace,
+            policy=policy,
+            vm=vm,
+            ports=ports,
+            open_ports=open_ports,
+        )
+
     def _labels(self) -> tuple[str, str]:
         return (
             str(self.obj.spec.get("policyName", UNKNOWN_POLICY)),
@@ -465,6 +493,12 @@ class RequestWorker:
         await self.recorder.write(
             phase, reason, message, policy=policy or self._labels()[0], **changes
         )
+        if phase is Phase.PENDING:
+            self._open_ports.waiting(
+                self.me, namespace=self.obj.namespace, reason=reason, since=self.obj.created
+            )
+        else:
+            self._open_ports.settled(self.me)
 
     @property
     def status(self) -> RequestStatus:

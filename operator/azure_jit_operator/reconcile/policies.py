@@ -39,7 +39,11 @@ from azure_jit_operator.domain.specs import (
 )
 from azure_jit_operator.domain.timestamps import format_timestamp
 from azure_jit_operator.domain.vm_selection import membership_changes, select_vms
-from azure_jit_operator.metrics import DRIFT_CORRECTIONS_TOTAL, RECONCILE_ERRORS_TOTAL
+from azure_jit_operator.metrics import (
+    DRIFT_CORRECTIONS_TOTAL,
+    POLICY_LAST_SYNC,
+    RECONCILE_ERRORS_TOTAL,
+)
 from azure_jit_operator.reconcile.objects import ObjectView
 from azure_jit_operator.reconcile.runtime import Runtime
 
@@ -164,6 +168,7 @@ async def sync_policy(
         failure = classify(exc)
         RECONCILE_ERRORS_TOTAL.labels(kind=failure.kind.value).inc()
         return report.azure_failure(failure)
+    POLICY_LAST_SYNC.labels(obj.namespace, obj.name).set(rt.clock.now().timestamp())
     _report_membership(report, obj, effective, excluded)
     note = (
         f"; excluded {len(excluded)} selected VM(s) governed by other JitPolicies"
@@ -180,6 +185,7 @@ async def sync_policy(
 
 async def delete_policy(rt: Runtime, obj: ObjectView) -> str:
     """Apply the deletion policy; returns what happened, for the Event."""
+    POLICY_LAST_SYNC.remove(obj.namespace, obj.name)  # nothing to keep in sync any more
     try:
         spec = parse_policy_spec(obj.spec, name=obj.name)
     except SpecError:

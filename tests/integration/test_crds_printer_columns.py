@@ -79,11 +79,10 @@ def test_kubectl_get_jit_lists_policies_and_requests_with_their_columns(
 ) -> None:
     result = control_plane.kubectl("get", "jit", "-n", examples_with_status, check=True)
 
-    policies = _table(result.stdout, "jitpolicy")
-    assert list(policies[0]) == ["NAME", "READY", "VMS", "AGE"]
-    assert [(p["NAME"], p["READY"], p["VMS"]) for p in policies] == [
-        ("jitpolicy.azurejit.dev/web-admins", "True", "2")
-    ]
+    policies = {p["NAME"].rsplit("/", 1)[1]: p for p in _table(result.stdout, "jitpolicy")}
+    assert list(policies["web-admins"]) == ["NAME", "READY", "VMS", "AGE"]
+    assert (policies["web-admins"]["READY"], policies["web-admins"]["VMS"]) == ("True", "2")
+    assert all(p["READY"] == "" for name, p in policies.items() if name != "web-admins")
 
     requests = _table(result.stdout, "jitaccessrequest")
     assert list(requests[0]) == ["NAME", "POLICY", "VM", "PORTS", "PHASE", "EXPIRES", "AGE"]
@@ -105,7 +104,9 @@ def test_wide_output_adds_the_reason_policy_id_and_message_columns(
     result = control_plane.kubectl("get", "jit", "-n", examples_with_status, "-o", "wide")
 
     assert result.returncode == 0, result.stderr
-    policy = _table(result.stdout, "jitpolicy")[0]
+    policy = {p["NAME"]: p for p in _table(result.stdout, "jitpolicy")}[
+        "jitpolicy.azurejit.dev/web-admins"
+    ]
     assert list(policy) == ["NAME", "READY", "REASON", "VMS", "AZURE-POLICY", "AGE"]
     assert policy["REASON"] == "Synced"
     assert policy["AZURE-POLICY"].endswith("/jitNetworkAccessPolicies/web-admins")

@@ -82,8 +82,9 @@ OLDEST_PENDING_REQUEST = Gauge(
 )
 POLICY_LAST_SYNC = Gauge(
     f"{PREFIX}_policy_last_sync_timestamp_seconds",
-    "When (Unix seconds) a JitPolicy was last confirmed equal to its Azure JIT policy, on a "
-    "change or a drift check; stale when the operator makes no progress on it.",
+    "When (Unix seconds) a JitPolicy was last reconciled to Ready against Azure (confirmed in "
+    "sync, or checked under reconcile-policy skip), on a change or a drift check; stale when "
+    "the operator makes no progress on it.",
     ["namespace", "policy"],
     registry=REGISTRY,
 )

@@ -121,6 +121,7 @@ async def sync_policy(
         desired = desired_policy(effective)
         actual = await rt.jit.get(target)
         if mode is ReconcilePolicy.SKIP:
+            POLICY_LAST_SYNC.labels(obj.namespace, obj.name).set(rt.clock.now().timestamp())
             return report.skipped(actual, policy_id=policy_id, desired=desired)
         if actual is not None and not owned:
             if not spec.adopt:

@@ -1,0 +1,54 @@
+# syntax=docker/dockerfile:1
+# The azure-jit-operator image: the operator (`run`, the default) and, for the demo overlay, the
+# Azure emulator (`emulator`). Build from the repository root:
+#   docker build -t azure-jit-operator:dev .
+#
+# Two stages: `build` resolves the locked dependencies (uv.lock) into a virtualenv with uv;
+# `runtime` gets only that virtualenv on a fresh slim Python, runs as a numeric non-root user and
+# has no package manager run in it, no compiler and no uv.
+# The base image is pinned by version tag; pin its digest as well where your registry policy
+# requires it (FROM python:3.11.14-slim-bookworm@sha256:...). Rules enforced by
+# tests/unit/test_dockerfile_follows_the_rules.py.
+
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+# The same uv as the Makefile (UV_VERSION); installed in this stage only.
+RUN python -m pip install --no-cache-dir --disable-pip-version-check uv==0.13.9
+ENV UV_PROJECT_ENVIRONMENT=/app/.venv \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_NO_CACHE=1
+WORKDIR /src
+# Dependencies first (their layer survives source changes), exactly as locked: --frozen never
+# re-resolves, --no-default-groups --no-dev leave out the test and dev groups.
+COPY pyproject.toml uv.lock README.md ./
+RUN uv sync --frozen --no-default-groups --no-dev --no-install-project --python /usr/local/bin/python
+# Then the operator itself, installed into the virtualenv as a regular (non-editable) package.
+COPY operator/ ./operator/
+RUN uv sync --frozen --no-default-groups --no-dev --no-editable --python /usr/local/bin/python
+
+FROM ${PYTHON_IMAGE} AS runtime
+LABEL org.opencontainers.image.title="azure-jit-operator" \
+      org.opencontainers.image.description="Kubernetes operator for Azure Just-in-Time VM access" \
+      org.opencontainers.image.licenses="Apache-2.0"
+# A named account for uid 65532 (the Deployment's runAsUser), so tools that look the user up
+# (getpass, kopf's peer id outside Kubernetes) find one. No home, no shell.
+RUN groupadd --system --gid 65532 azure-jit \
+ && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin azure-jit
+COPY --from=build /app/.venv /app/.venv
+ENV PATH=/app/.venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+USER 65532:65532
+# /metrics, /healthz and /readyz (AZURE_JIT_METRICS_PORT; the pod sets AZURE_JIT_BIND_ADDRESS).
+EXPOSE 9090
+# Health is checked by the Kubernetes liveness (/healthz) and readiness (/readyz) probes in
+# deploy/base/deployment.yaml; Kubernetes ignores HEALTHCHECK, and the same image also runs the
+# emulator, which has no /healthz.
+HEALTHCHECK NONE
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["azure-jit-operator"]
+CMD ["run"]

@@ -33,6 +33,7 @@ class Settings:
     kubeconfig: Path | None = None
     peering_name: str = "azure-jit-operator"
     standalone: bool = False
+    namespace_credentials_only: bool = False
 
     @property
     def clusterwide(self) -> bool:
@@ -59,7 +60,8 @@ class Settings:
             log_level=env.get("AZURE_JIT_LOG_LEVEL", defaults.log_level).upper(),
             kubeconfig=Path(kubeconfig) if kubeconfig else None,
             peering_name=env.get("AZURE_JIT_PEERING_NAME", defaults.peering_name),
-            standalone=env.get("AZURE_JIT_STANDALONE", "").lower() in ("1", "true", "yes"),
+            standalone=_flag(env, "AZURE_JIT_STANDALONE"),
+            namespace_credentials_only=_flag(env, "AZURE_JIT_NAMESPACE_CREDENTIALS_ONLY"),
         )
         return settings.validated()
 
@@ -107,3 +109,7 @@ def _duration(env: Mapping[str, str], name: str, default: timedelta) -> timedelt
         return parse_kube_duration(raw)
     except DurationError as exc:
         raise SettingsError(f"{name}: {exc}") from None
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").strip().lower() in ("1", "true", "yes")

@@ -8,19 +8,22 @@ outage is handed back to kopf's backoff instead of blocking a handler.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from azure.core.credentials_async import AsyncTokenCredential
-from azure.identity.aio import DefaultAzureCredential
+from azure.identity.aio import (
+    ClientSecretCredential,
+    DefaultAzureCredential,
+    WorkloadIdentityCredential,
+)
 from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.network.aio import NetworkManagementClient
 from azure.mgmt.security.aio import SecurityCenter
 
+from azure_jit_operator.azure.pipeline import ArmCallObserver, SubscriptionThrottle, ThrottleState
 from azure_jit_operator.config import Settings
-
-from .pipeline import ArmCallObserver, SubscriptionThrottle, ThrottleState
+from azure_jit_operator.domain.credentials import NamespaceCredential
 
 JIT_API_VERSION = "2020-01-01"
 SDK_RETRIES = 3
@@ -57,16 +60,11 @@ def default_credential(settings: Settings) -> AsyncTokenCredential:
 
 
 class AzureClients:
-    """Lazily creates the clients of each subscription the operator meets."""
+    """One credential's clients, created lazily per subscription the operator meets."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        credential_factory: Callable[[Settings], AsyncTokenCredential] = default_credential,
-    ) -> None:
+    def __init__(self, settings: Settings, credential: AsyncTokenCredential) -> None:
         self._settings = settings
-        self._credential = credential_factory(settings)
+        self._credential = credential
         self._by_subscription: dict[str, SubscriptionClients] = {}
 
     def for_subscription(self, subscription_id: str) -> SubscriptionClients:
@@ -114,3 +112,21 @@ class AzureClients:
             compute=ComputeManagementClient(self._credential, subscription_id, **options()),
             throttle=throttle,
         )
+
+
+def namespace_credential(
+    settings: Settings, credential: NamespaceCredential
+) -> AsyncTokenCredential:
+    """The azure-identity credential for a namespace's Secret (authority from the standard
+    AZURE_AUTHORITY_HOST; Workload Identity uses the operator's projected token file)."""
+    kwargs: dict[str, Any] = {}
+    if settings.ca_bundle is not None:
+        kwargs["connection_verify"] = str(settings.ca_bundle)
+    if credential.workload_identity:
+        return WorkloadIdentityCredential(
+            tenant_id=credential.tenant_id, client_id=credential.client_id, **kwargs
+        )
+    assert credential.client_secret is not None  # parse_credential_secret guarantees it
+    return ClientSecretCredential(
+        credential.tenant_id, credential.client_id, credential.client_secret, **kwargs
+    )

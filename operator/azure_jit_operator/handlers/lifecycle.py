@@ -8,12 +8,13 @@ from typing import Any
 
 import kopf
 
-from azure_jit_operator.azure.clients import AzureClients, default_credential
+from azure_jit_operator.azure.clients import default_credential
 from azure_jit_operator.clock import Clock
 from azure_jit_operator.config import Settings
 from azure_jit_operator.kube.api import KubeApi, make_api_client
 from azure_jit_operator.kube.events import ObjectIdentity, post_event
 from azure_jit_operator.kube.login import connection_from_kubeconfig
+from azure_jit_operator.reconcile.identities import Identities
 from azure_jit_operator.reconcile.open_ports import OpenPorts
 from azure_jit_operator.reconcile.runtime import Runtime
 
@@ -44,11 +45,12 @@ def register(
         settings.peering.clusterwide = config.clusterwide
         settings.queueing.error_delays = [1, 2, 5, 10, 30, 60]
         memo.open_ports = OpenPorts()
+        kube = KubeApi(make_api_client(config.kubeconfig))
         memo.runtime = Runtime(
             settings=config,
             clock=clock,
-            azure=AzureClients(config, credential_factory=credential_factory),
-            kube=KubeApi(make_api_client(config.kubeconfig)),
+            identities=Identities(config, kube, global_credential=credential_factory),
+            kube=kube,
             post_event=_post,
         )
 

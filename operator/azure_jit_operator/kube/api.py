@@ -8,6 +8,7 @@ synchronous; calls run in a small dedicated thread pool so they never block the 
 from __future__ import annotations
 
 import asyncio
+import base64
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,25 @@ class KubeApi:
             )
         except Gone:
             return
+
+    async def read_secret(self, namespace: str, name: str) -> tuple[dict[str, str], str] | None:
+        """A Secret's decoded data and resourceVersion, or None when it does not exist."""
+        core = kubernetes.client.CoreV1Api(self._client)
+        loop = asyncio.get_running_loop()
+        try:
+            secret = await loop.run_in_executor(
+                self._pool, lambda: core.read_namespaced_secret(name, namespace)
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        data = {
+            key: base64.b64decode(value).decode("utf-8", errors="replace")
+            for key, value in (secret.data or {}).items()
+        }
+        version = secret.metadata.resource_version if secret.metadata else ""
+        return data, str(version or "")
 
     async def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from azure_jit_operator.azure.access import AzureAccess
 from azure_jit_operator.azure.errors import AzureError, FailureKind, classify
 from azure_jit_operator.domain.azure_policy import (
     AzurePolicyContent,
@@ -30,6 +31,7 @@ from azure_jit_operator.domain.conditions import (
     remove_condition,
     set_condition,
 )
+from azure_jit_operator.domain.credentials import CredentialError
 from azure_jit_operator.domain.governance import governance_keys
 from azure_jit_operator.domain.specs import (
     DeletionPolicy,
@@ -116,10 +118,14 @@ async def sync_policy(
     )
     owned = str(obj.status.get("azurePolicyId") or "").lower() == policy_id.lower()
     try:
-        selected, excluded = await _resolve_selector(rt, spec, governed_elsewhere)
+        az = await rt.azure_for(obj.namespace)
+    except CredentialError as exc:
+        return report.fail("CredentialInvalid", str(exc), stalled=True, retry_in=60.0)
+    try:
+        selected, excluded = await _resolve_selector(az, spec, governed_elsewhere)
         effective = spec.with_selected(selected)
         desired = desired_policy(effective)
-        actual = await rt.jit.get(target)
+        actual = await az.jit.get(target)
         if mode is ReconcilePolicy.SKIP:
             POLICY_LAST_SYNC.labels(obj.namespace, obj.name).set(rt.clock.now().timestamp())
             return report.skipped(actual, policy_id=policy_id, desired=desired)
@@ -149,7 +155,7 @@ async def sync_policy(
                 and (drift_check or _already_synced(obj))
                 and not _membership_changed(obj, effective)
             )
-            written = await rt.jit.put(target, desired)
+            written = await az.jit.put(target, desired)
             if drifted:
                 DRIFT_CORRECTIONS_TOTAL.inc()
                 what = "deleted" if actual is None else "changed"
@@ -200,7 +206,8 @@ async def delete_policy(rt: Runtime, obj: ObjectView) -> str:
         return f"reconcile-policy {mode.value}: Azure JIT policy {owned_id} left in place"
     if spec.deletion_policy is DeletionPolicy.ORPHAN:
         return f"deletionPolicy Orphan: Azure JIT policy {owned_id} left in place"
-    await rt.jit.delete(target)
+    az = await rt.azure_for(obj.namespace)
+    await az.jit.delete(target)
     return f"Azure JIT policy {owned_id} deleted"
 
 
@@ -246,13 +253,13 @@ def _explicit_conflicts(
 
 
 async def _resolve_selector(
-    rt: Runtime, spec: JitPolicySpec, governed_elsewhere: GovernedElsewhere
+    az: AzureAccess, spec: JitPolicySpec, governed_elsewhere: GovernedElsewhere
 ) -> tuple[list[str], list[str]]:
     """(selected VM names, VM names skipped because another JitPolicy governs them)."""
     if spec.selector is None:
         return [], []
     target = spec.azure
-    vms = await rt.compute.list_vms(target.subscription_id, target.resource_group)
+    vms = await az.compute.list_vms(target.subscription_id, target.resource_group)
     selected: list[str] = []
     excluded: list[str] = []
     for name in select_vms(spec.selector, vms, location=target.location):

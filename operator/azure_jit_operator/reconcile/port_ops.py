@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from azure_jit_operator.azure.access import AzureAccess
 from azure_jit_operator.azure.jit import PortOpening
 from azure_jit_operator.domain.azure_policy import InitiationRecord
 from azure_jit_operator.domain.grants import (
@@ -42,11 +43,11 @@ class PortObservation:
 
 
 async def observe(
-    rt: Runtime, vm_id: str, ports: Iterable[int], *, now: datetime
+    rt: Runtime, az: AzureAccess, vm_id: str, ports: Iterable[int], *, now: datetime
 ) -> dict[int, PortObservation]:
     """Read the VM's NSGs once and classify the JIT allow rules of each port."""
-    network = await rt.vm_network(vm_id)
-    rule_lists = await asyncio.gather(*(rt.network.rules(nsg) for nsg in network.nsg_ids))
+    network = await az.vm_network(vm_id, now=now)
+    rule_lists = await asyncio.gather(*(az.network.rules(nsg) for nsg in network.nsg_ids))
     rules = [r for rs in rule_lists for r in rs]
     claims = rt.ports.claims(vm_id)
     result = {}
@@ -62,14 +63,14 @@ async def observe(
 
 
 async def initiate(
-    rt: Runtime,
+    az: AzureAccess,
     target: AzureTarget,
     *,
     vm_id: str,
     openings: Sequence[PortOpening],
     justification: str,
 ) -> InitiationRecord:
-    record = await rt.jit.initiate(target, vm_id=vm_id, ports=openings, justification=justification)
+    record = await az.jit.initiate(target, vm_id=vm_id, ports=openings, justification=justification)
     log.info(
         "initiated JIT access on %s ports %s",
         vm_id.rsplit("/", 1)[-1],
@@ -92,16 +93,16 @@ def openings_for(
 
 
 async def close_beyond_grants(
-    rt: Runtime, vm_id: str, ports: Iterable[int], *, now: datetime
+    rt: Runtime, az: AzureAccess, vm_id: str, ports: Iterable[int], *, now: datetime
 ) -> int:
     """Delete every JIT allow rule on these ports that no live claim covers; return how many.
 
     Azure JIT has no revoke API: deleting the allow rule is how access ends early or when
     Azure is late. Rules of other live requests (same source) are left alone.
     """
-    observed = await observe(rt, vm_id, ports, now=now)
+    observed = await observe(rt, az, vm_id, ports, now=now)
     doomed = {(r.nsg_id, r.name) for o in observed.values() for r in o.beyond_grant}
-    await asyncio.gather(*(rt.network.delete_rule(nsg, name) for nsg, name in doomed))
+    await asyncio.gather(*(az.network.delete_rule(nsg, name) for nsg, name in doomed))
     if doomed:
         log.info(
             "deleted %d JIT allow rule(s) on %s",

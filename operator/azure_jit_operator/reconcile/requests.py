@@ -22,9 +22,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from azure_jit_operator.azure.access import AzureAccess
 from azure_jit_operator.azure.errors import AzureError, classify
 from azure_jit_operator.domain.azure_policy import policy_resource_id, vm_resource_id
 from azure_jit_operator.domain.conditions import find
+from azure_jit_operator.domain.credentials import CredentialError
 from azure_jit_operator.domain.grants import Claim, RequestRef, busy_ports, source_admitted
 from azure_jit_operator.domain.lifecycle import Phase
 from azure_jit_operator.domain.request_rules import check_request, policy_not_found
@@ -103,6 +105,7 @@ class RequestWorker:
         self._stopped = stopped
         self._is_stopped = is_stopped
         self._backoff = 1.0
+        self.az: AzureAccess  # chosen per step by _resolve_identity
 
     # -- the loop ------------------------------------------------------------------
 
@@ -110,6 +113,8 @@ class RequestWorker:
         try:
             while not self._is_stopped():
                 phase = self.status.phase
+                if not phase.is_terminal and not await self._resolve_identity():
+                    continue
                 if phase is Phase.PENDING:
                     await self._pending()
                 elif phase is Phase.ACTIVE:
@@ -122,6 +127,19 @@ class RequestWorker:
         finally:
             # Whatever this worker reported open or pending is no longer known here.
             self._open_ports.forget(self.me)
+
+    async def _resolve_identity(self) -> bool:
+        """Pick the namespace's Azure identity for this step; False after reporting a problem."""
+        try:
+            self.az = await self.rt.azure_for(self.obj.namespace)
+        except CredentialError as exc:
+            if self.status.phase is Phase.PENDING:
+                await self._write(Phase.PENDING, "CredentialInvalid", str(exc))
+            else:
+                log.warning("%s: cannot use the namespace's Azure identity: %s", self.obj, exc)
+            await self._nap(30.0)
+            return False
+        return True
 
     async def _nap(self, seconds: float) -> None:
         if not await self.rt.clock.sleep(seconds, interrupt=self._stopped()):
@@ -210,7 +228,7 @@ class RequestWorker:
                     expires_at=expires,
                 )
             else:
-                snapshot = await self._azure(self.rt.jit.get(target), policy=policy_name)
+                snapshot = await self._azure(self.az.jit.get(target), policy=policy_name)
                 if snapshot is None:
                     return
                 if snapshot.initiation_marked(initiation_id) is not None:
@@ -234,7 +252,7 @@ class RequestWorker:
             )
             try:
                 await port_ops.initiate(
-                    self.rt,
+                    self.az,
                     target,
                     vm_id=vm_id,
                     openings=openings,
@@ -276,7 +294,8 @@ class RequestWorker:
         ports = [c.port for c in mine]
         while True:
             observed = await self._azure(
-                port_ops.observe(self.rt, vm_id, ports, now=self.rt.clock.now()), policy=policy_name
+                port_ops.observe(self.rt, self.az, vm_id, ports, now=self.rt.clock.now()),
+                policy=policy_name,
             )
             if observed is None:
                 return
@@ -345,7 +364,7 @@ class RequestWorker:
         if recent and self._open_ports.knows(self.me):
             return
         observed = await self._azure(
-            port_ops.observe(self.rt, vm_id, [c.port for c in mine], now=now)
+            port_ops.observe(self.rt, self.az, vm_id, [c.port for c in mine], now=now)
         )
         if observed is None:
             return
@@ -368,7 +387,7 @@ class RequestWorker:
             spec = parse_request_spec(self.obj.spec)
             result = await self._azure(
                 port_ops.initiate(
-                    self.rt,
+                    self.az,
                     policy.spec.azure,
                     vm_id=vm_id,
                     openings=openings,
@@ -395,7 +414,7 @@ class RequestWorker:
         policy_name, vm_name = self._labels()
         while True:
             now = self.rt.clock.now()
-            observed = await self._azure(port_ops.observe(self.rt, vm_id, ports, now=now))
+            observed = await self._azure(port_ops.observe(self.rt, self.az, vm_id, ports, now=now))
             if observed is not None:
                 still_open = [p for p, o in observed.items() if o.beyond_grant]
                 self._observed(
@@ -412,7 +431,9 @@ class RequestWorker:
                 if now >= force_at:
                     async with self.rt.ports.lock(vm_id):
                         await self._azure(
-                            port_ops.close_beyond_grants(self.rt, vm_id, still_open, now=now)
+                            port_ops.close_beyond_grants(
+                                self.rt, self.az, vm_id, still_open, now=now
+                            )
                         )
                     continue
             await self._nap(min(poll, max(0.0, (force_at - now).total_seconds())) or poll)

@@ -13,6 +13,7 @@ from typing import Any
 
 from azure_jit_operator.azure.errors import classify
 from azure_jit_operator.domain.azure_policy import parse_policy_id
+from azure_jit_operator.domain.credentials import CredentialError
 from azure_jit_operator.domain.grants import RequestRef
 from azure_jit_operator.domain.lifecycle import Phase
 from azure_jit_operator.domain.request_status import CLOSED, RequestStatus
@@ -51,6 +52,10 @@ async def revoke_request(
         int(p["number"]) for p in fresh.spec.get("ports", [])
     ]
     rt.ports.seed(vm_id, lambda: persisted(vm_id))
+    try:
+        az = await rt.azure_for(fresh.namespace)
+    except CredentialError as exc:
+        raise StillOpenError(f"no usable Azure identity: {exc}") from exc
     async with rt.ports.lock(vm_id):
         now = rt.clock.now()
         before = rt.ports.claims(vm_id)
@@ -62,14 +67,14 @@ async def revoke_request(
             if openings and target is not None:
                 # Same-source requests remain: end Azure's grant at their expiry, not ours.
                 await port_ops.initiate(
-                    rt,
+                    az,
                     target,
                     vm_id=vm_id,
                     openings=openings,
                     justification=f"azurejit-revoke k8s:{me}: access revoked early",
                 )
-            await port_ops.close_beyond_grants(rt, vm_id, ports, now=now)
-            observed = await port_ops.observe(rt, vm_id, ports, now=rt.clock.now())
+            await port_ops.close_beyond_grants(rt, az, vm_id, ports, now=now)
+            observed = await port_ops.observe(rt, az, vm_id, ports, now=rt.clock.now())
         except Exception as exc:
             rt.ports.put(vm_id, me, [c for c in before if c.request == me])
             raise StillOpenError(f"closing failed: {classify(exc)}") from exc

@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.support.controlplane",
     "tests.support.emulator",
     "tests.support.operator",
+    "tests.support.prometheus",
 ]

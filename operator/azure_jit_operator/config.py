@@ -33,7 +33,9 @@ class Settings:
     kubeconfig: Path | None = None
     peering_name: str = "azure-jit-operator"
     standalone: bool = False
-    namespace_credentials_only: bool = False
+    # off: one global identity, no Secret reads (and no RBAC on Secrets); optional: a
+    # namespace's azure-jit-credential Secret overrides it; required: every namespace needs one.
+    namespace_credentials: str = "off"
 
     @property
     def clusterwide(self) -> bool:
@@ -61,7 +63,9 @@ class Settings:
             kubeconfig=Path(kubeconfig) if kubeconfig else None,
             peering_name=env.get("AZURE_JIT_PEERING_NAME", defaults.peering_name),
             standalone=_flag(env, "AZURE_JIT_STANDALONE"),
-            namespace_credentials_only=_flag(env, "AZURE_JIT_NAMESPACE_CREDENTIALS_ONLY"),
+            namespace_credentials=env.get(
+                "AZURE_JIT_NAMESPACE_CREDENTIALS", defaults.namespace_credentials
+            ).lower(),
         )
         return settings.validated()
 
@@ -85,6 +89,10 @@ class Settings:
             raise SettingsError("AZURE_JIT_CLOSE_GRACE: must be at least 2s")
         if self.drift_interval < timedelta(seconds=5):
             raise SettingsError("AZURE_JIT_DRIFT_INTERVAL: must be at least 5s")
+        if self.namespace_credentials not in ("off", "optional", "required"):
+            raise SettingsError(
+                "AZURE_JIT_NAMESPACE_CREDENTIALS: must be off, optional or required"
+            )
         if self.log_format not in ("json", "plain"):
             raise SettingsError("AZURE_JIT_LOG_FORMAT: must be json or plain")
         if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):

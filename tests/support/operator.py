@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -30,6 +29,7 @@ from azure_jit_operator.clock import Clock
 from azure_jit_operator.config import Settings
 from azure_jit_operator.domain.timestamps import parse_timestamp
 from azure_jit_operator.emulator.admin_client import SyncAdminClient
+from azure_jit_operator.localcluster.processes import wait_for as poll_until
 from azure_jit_operator.run import run_operator
 from tests.support.controlplane import ControlPlane
 from tests.support.credentials import AsyncStaticTokenCredential
@@ -53,16 +53,11 @@ def wait_for(
     what: str,
     interval: float = 0.1,
 ) -> _T:
-    """Poll ``predicate`` until it returns something truthy; fail with ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        last = predicate()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)  # noqa: sleep-ok
+    """Poll ``predicate`` until it returns something truthy; a test failure at the deadline."""
+    try:
+        return poll_until(predicate, timeout=timeout, what=what, interval=interval)
+    except TimeoutError as exc:
+        raise AssertionError(str(exc)) from None
 
 
 @dataclass

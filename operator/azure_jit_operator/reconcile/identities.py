@@ -54,14 +54,16 @@ class Identities:
 
     async def for_namespace(self, namespace: str) -> AzureAccess:
         """The identity's Azure access; raises CredentialError when it cannot be used."""
+        if self._settings.namespace_credentials == "off":
+            return self._global
         cached = await self._secret(namespace)
         if cached.error is not None:
             raise CredentialError(cached.error)
         if cached.credential is None:
-            if self._settings.namespace_credentials_only:
+            if self._settings.namespace_credentials == "required":
                 raise CredentialError(
                     f"namespace {namespace!r} has no Secret {SECRET_NAME} and the operator "
-                    "requires one per namespace (AZURE_JIT_NAMESPACE_CREDENTIALS_ONLY)"
+                    "requires one per namespace (AZURE_JIT_NAMESPACE_CREDENTIALS=required)"
                 )
             return self._global
         current = self._by_namespace.get(namespace)

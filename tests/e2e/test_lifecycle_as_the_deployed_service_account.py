@@ -1,0 +1,156 @@
+"""The operator authenticated as the ServiceAccount that deploy/ installs, with exactly the RBAC
+an overlay renders, on a fresh API server set up the way docs/install.md says: the whole
+lifecycle works (policy Ready, request Active, expiry, early revoke, TTL cleanup, policy
+deletion, kopf peering) and the API server refuses it nothing along the way."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s
+
+from tests.support.controlplane import (
+    ControlPlane,
+    service_account_kubeconfig,
+    start_control_plane,
+)
+from tests.support.deploy import (
+    OPERATOR_NAMESPACE,
+    SERVICE_ACCOUNT,
+    WATCHED_NAMESPACE,
+    find,
+    install,
+    operator_settings_from,
+)
+from tests.support.emulator import EmulatorEndpoint
+from tests.support.manifests import policy_manifest, port_rule, request_manifest
+from tests.support.operator import JitWorld, operator_running
+
+
+class RefusalLog(logging.Handler):
+    """Every log record that reports the API server refusing a request (403 Forbidden)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.refusals: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "Forbidden" in message or "forbidden" in message or "403" in message:
+            self.refusals.append(f"{record.name}: {message[:300]}")
+
+
+@pytest.fixture
+def fresh_cluster(control_plane: ControlPlane) -> Iterator[ControlPlane]:
+    """An API server of its own, without CRDs: the overlay installs everything itself, and no
+    other test's objects or bindings are there to help or hinder."""
+    with start_control_plane(control_plane.bin_dir, crd_dir=None) as plane:
+        plane.kubectl("create", "namespace", WATCHED_NAMESPACE, check=True)
+        yield plane
+
+
+@pytest.fixture
+def refusals() -> Iterator[RefusalLog]:
+    handler = RefusalLog()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+
+
+def _peers(plane: ControlPlane, overlay: str) -> dict[str, Any]:
+    with plane.api_client() as api:
+        custom = k8s.CustomObjectsApi(api)
+        body: Any = (
+            custom.get_cluster_custom_object(
+                "kopf.dev", "v1", "clusterkopfpeerings", "azure-jit-operator"
+            )
+            if overlay == "cluster-wide"
+            else custom.get_namespaced_custom_object(
+                "kopf.dev", "v1", WATCHED_NAMESPACE, "kopfpeerings", "azure-jit-operator"
+            )
+        )
+    return dict(body.get("status") or {})
+
+
+@pytest.mark.parametrize(
+    ("overlay", "watched"),
+    [
+        pytest.param("cluster-wide", (), id="installed to watch every namespace"),
+        pytest.param(
+            "single-namespace", (WATCHED_NAMESPACE,), id="installed to watch one namespace"
+        ),
+    ],
+)
+def test_the_whole_lifecycle_runs_as_the_deployed_service_account(
+    fresh_cluster: ControlPlane,
+    emulator_endpoint: EmulatorEndpoint,
+    refusals: RefusalLog,
+    overlay: str,
+    watched: tuple[str, ...],
+) -> None:
+    plane = fresh_cluster
+    objects = install(plane, overlay)
+    kubeconfig = service_account_kubeconfig(
+        plane, namespace=OPERATOR_NAMESPACE, name=SERVICE_ACCOUNT, create=False
+    )
+    settings = operator_settings_from(
+        find(objects, "Deployment"),
+        arm_endpoint=emulator_endpoint.base_url,
+        ca_bundle=emulator_endpoint.ca_path,
+        kubeconfig=kubeconfig,
+        close_grace=timedelta(seconds=10),
+        terminal_ttl=timedelta(hours=2),
+    )
+    assert settings.namespaces == watched
+    assert not settings.standalone, "peering is mandatory, as deployed"
+    admin = emulator_endpoint.sync_admin()
+    admin.reset()
+    admin.update_settings(never_revoke=True)  # only the operator closes ports here
+
+    with plane.api_client() as api, operator_running(settings) as running:
+        jit = JitWorld(
+            control_plane=plane,
+            emulator=emulator_endpoint,
+            admin=admin,
+            namespace=WATCHED_NAMESPACE,
+            operator=running,
+            api=api,
+        )
+        assert list(_peers(plane, overlay)) != [], "the operator keeps its peering keep-alive"
+
+        jit.apply(policy_manifest(vms={"vm-web-01": [port_rule(22), port_rule(443)]}))
+        jit.wait_policy_ready("web-admins")
+        assert jit.wait_event("web-admins", "Applied")["type"] == "Normal"
+
+        jit.apply(request_manifest("ssh-inc-4711", duration="1h"))
+        jit.wait_phase("ssh-inc-4711", "Active")
+        assert jit.open_sources("vm-web-01", 22) == ["198.51.100.7/32"]
+        jit.jump(timedelta(hours=1))
+        jit.wait_phase("ssh-inc-4711", "Expired", timeout=40)
+        assert jit.allow_rules("vm-web-01", 22) == []
+        assert {"Opened", "Expired"} <= {e["reason"] for e in jit.events("ssh-inc-4711")}
+
+        jit.apply(request_manifest("https-early", ports=[(443, "198.51.100.9/32")]))
+        jit.wait_phase("https-early", "Active")
+        jit.delete("JitAccessRequest", "https-early")
+        jit.wait_gone("JitAccessRequest", "https-early")
+        assert jit.allow_rules("vm-web-01", 443) == [], "closed before the object went"
+        assert "closed before expiry" in jit.wait_event("https-early", "Revoked")["message"]
+
+        jit.jump(timedelta(hours=2))  # the expired request is past its TTL
+        jit.wait_gone("JitAccessRequest", "ssh-inc-4711")
+
+        jit.delete("JitPolicy", "web-admins")
+        jit.wait_gone("JitPolicy", "web-admins")
+        assert jit.calls("JitNetworkAccessPolicies_Delete", "DELETE") == 1
+
+    assert refusals.refusals == [], "the API server refused the operator:\n" + "\n".join(
+        refusals.refusals
+    )

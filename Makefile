@@ -45,7 +45,8 @@ run: $(VENV_STAMP) ## run the operator against the current kubeconfig
 	$(VENV)/bin/azure-jit-operator run
 
 demo: $(VENV_STAMP) ## the whole thing locally: control plane + emulator + operator + examples
-	$(VENV)/bin/azure-jit-operator demo
+	@bin_dir=$$(hack/envtest/build.sh | tail -n 1) && \
+	$(VENV)/bin/azure-jit-operator demo --bin-dir "$$bin_dir" --repo . $(ARGS)
 
 clean: ## remove the virtualenv and caches inside the checkout
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -32,7 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     from azure_jit_operator.emulator.command import add_emulator_arguments  # noqa: PLC0415
 
     add_emulator_arguments(emulator)
-    sub.add_parser("demo", help="run control plane, emulator, operator and the examples")
+    demo = sub.add_parser("demo", help="run control plane, emulator, operator and the examples")
+    from azure_jit_operator.demo.scenario import add_demo_arguments  # noqa: PLC0415
+
+    add_demo_arguments(demo)
     return parser
 
 
@@ -42,6 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from azure_jit_operator.run import run_command  # noqa: PLC0415
 
         return run_command(args)
+    if args.command == "demo":
+        from azure_jit_operator.demo.scenario import run as run_demo  # noqa: PLC0415
+
+        return run_demo(args)
     if args.command == "emulator":
         from azure_jit_operator.emulator.command import run as run_emulator  # noqa: PLC0415
 

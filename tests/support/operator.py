@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
 import threading
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -29,11 +33,18 @@ from azure_jit_operator.clock import Clock
 from azure_jit_operator.config import Settings
 from azure_jit_operator.domain.timestamps import parse_timestamp
 from azure_jit_operator.emulator.admin_client import SyncAdminClient
+from azure_jit_operator.localcluster.processes import free_port
 from azure_jit_operator.localcluster.processes import wait_for as poll_until
 from azure_jit_operator.run import run_operator
 from tests.support.controlplane import ControlPlane
 from tests.support.credentials import AsyncStaticTokenCredential
 from tests.support.emulator import EmulatorEndpoint
+from tests.support.identity import (
+    AMBIENT_CREDENTIAL_VARIABLES,
+    OPERATOR,
+    workload_identity_env,
+    write_service_account_token,
+)
 
 GROUP = "azurejit.dev"
 VERSION = "v1alpha1"
@@ -144,7 +155,7 @@ class JitWorld:
     emulator: EmulatorEndpoint
     admin: SyncAdminClient
     namespace: str
-    operator: RunningOperator
+    operator: RunningOperator | None  # None when the test runs operator processes itself
     api: Any
     _extra: list[Any] = field(default_factory=list)
 
@@ -269,10 +280,12 @@ class JitWorld:
 
     def jump(self, delta: timedelta) -> None:
         """Move Azure's and the operator's clocks forward together."""
+        assert self.operator is not None, "only an in-process operator's clock can be moved"
         self.admin.advance_clock(delta)
         self.operator.clock.shift(delta)
 
     def now(self) -> datetime:
+        assert self.operator is not None, "only an in-process operator has a test clock"
         return self.operator.clock.now()
 
 
@@ -336,3 +349,87 @@ def jit(
 ) -> Iterator[JitWorld]:
     with jit_world(control_plane, emulator_endpoint, namespace, **operator_overrides) as world:
         yield world
+
+
+@dataclass
+class OperatorProcess:
+    """``azure-jit-operator run`` as a separate process: the real CLI, the real
+    DefaultAzureCredential (Workload Identity against the emulator's Entra endpoint)."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    metrics_port: int
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL: no graceful stop, no cleanup (what a node failure does)."""
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_operator_process(
+    work_dir: Path,
+    *,
+    control_plane: ControlPlane,
+    emulator: EmulatorEndpoint,
+    namespace: str,
+    env: dict[str, str] | None = None,
+    name: str = "operator",
+) -> OperatorProcess:
+    work_dir.mkdir(parents=True, exist_ok=True)
+    token_file = write_service_account_token(work_dir / "sa-token", OPERATOR.subject)
+    port = free_port()
+    environment = {
+        key: value for key, value in os.environ.items() if key not in AMBIENT_CREDENTIAL_VARIABLES
+    }
+    environment.update(workload_identity_env(emulator, token_file=token_file))
+    environment.update(
+        {
+            "PYTHONUNBUFFERED": "1",
+            "AZURE_JIT_ARM_ENDPOINT": emulator.base_url,
+            "AZURE_JIT_CA_BUNDLE": str(emulator.ca_path),
+            "AZURE_JIT_KUBECONFIG": str(control_plane.kubeconfig),
+            "AZURE_JIT_NAMESPACES": namespace,
+            "AZURE_JIT_METRICS_PORT": str(port),
+            "AZURE_JIT_STANDALONE": "true",
+            "AZURE_JIT_LOG_FORMAT": "json",
+            **(env or {}),
+        }
+    )
+    log_path = work_dir / f"{name}.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "azure_jit_operator.cli", "run"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=environment,
+        )
+    handle = OperatorProcess(process=process, log_path=log_path, metrics_port=port)
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"the operator exited with {process.returncode}:\n{handle.log()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    try:
+        wait_for(ready, timeout=START_TIMEOUT, what="the operator process to be ready")
+    except BaseException:
+        handle.stop()
+        raise
+    return handle

@@ -36,9 +36,11 @@ def fault_spec(
     phase: str,
     code: str | None,
     message: str | None,
+    subscription: str | None = None,
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {"operation": operation, "kind": kind, "times": times, "phase": phase}
     for key, value in (
+        ("subscription", subscription),
         ("method", method),
         ("status", status),
         ("retry_after", retry_after),

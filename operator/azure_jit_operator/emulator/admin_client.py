@@ -154,6 +154,7 @@ class AdminClient:
         phase: str = "before",
         code: str | None = None,
         message: str | None = None,
+        subscription: str | None = None,
     ) -> dict[str, Any]:
         """Inject a fault for ``operation`` (an operation id or ``*``); see :mod:`.faults`."""
         spec = fault_spec(
@@ -167,6 +168,7 @@ class AdminClient:
             phase=phase,
             code=code,
             message=message,
+            subscription=subscription,
         )
         return cast(dict[str, Any], await self._send(Calls.add_fault(spec)))
 
@@ -339,6 +341,7 @@ class SyncAdminClient:
         phase: str = "before",
         code: str | None = None,
         message: str | None = None,
+        subscription: str | None = None,
     ) -> dict[str, Any]:
         spec = fault_spec(
             operation,
@@ -351,6 +354,7 @@ class SyncAdminClient:
             phase=phase,
             code=code,
             message=message,
+            subscription=subscription,
         )
         return cast(dict[str, Any], self._send(Calls.add_fault(spec)))
 

@@ -1,8 +1,8 @@
 """Fault injection and call counting, per ARM operation id.
 
 A fault matches an operation id (``JitNetworkAccessPolicies_Initiate``, ``SecurityRules_Delete``,
-… or ``*``) and optionally an HTTP method, fires ``times`` times (or until cleared) and is
-one of:
+… or ``*``), optionally an HTTP method and one ``subscription``, fires ``times`` times (or until
+cleared) and is one of:
 
 - ``status``: answer with an error status instead of doing the work (429 carries
   ``Retry-After`` and ARM's throttling body; 500/503 and others their ARM shapes);
@@ -49,9 +49,20 @@ class Fault:
     latency_seconds: float = 0.0
     phase: Phase = "before"
     fired: int = 0
+    subscription: str | None = None  # only calls to this subscription (None: any)
 
-    def matches(self, operation: str, method: str, phase: Phase, *, wildcard: bool = True) -> bool:
+    def matches(
+        self,
+        operation: str,
+        method: str,
+        phase: Phase,
+        *,
+        wildcard: bool = True,
+        subscription: str = "",
+    ) -> bool:
         if self.times is not None and self.fired >= self.times:
+            return False
+        if self.subscription is not None and self.subscription.lower() != subscription.lower():
             return False
         if self.operation == "*" and not wildcard:
             return False
@@ -97,6 +108,7 @@ class Fault:
             "latency_seconds": self.latency_seconds,
             "phase": self.phase,
             "fired": self.fired,
+            "subscription": self.subscription,
         }
 
 
@@ -122,12 +134,20 @@ class FaultInjector:
         self.faults.clear()
 
     def decide(
-        self, operation: str, method: str, phase: Phase, *, wildcard: bool = True
+        self,
+        operation: str,
+        method: str,
+        phase: Phase,
+        *,
+        wildcard: bool = True,
+        subscription: str = "",
     ) -> Decision:
         """Latency and the first fault due for this call (``wildcard=False``: ignore ``*``)."""
         decision = Decision()
         for fault in self.faults:
-            if not fault.matches(operation, method, phase, wildcard=wildcard):
+            if not fault.matches(
+                operation, method, phase, wildcard=wildcard, subscription=subscription
+            ):
                 continue
             if fault.kind == "latency":
                 if phase == "before":
@@ -155,6 +175,7 @@ def _parse(spec: dict[str, Any], fault_id: int) -> Fault:
         "retry_after",
         "latency_seconds",
         "phase",
+        "subscription",
     }
     unknown = sorted(set(spec) - known)
     if unknown:
@@ -183,6 +204,9 @@ def _parse(spec: dict[str, Any], fault_id: int) -> Fault:
     if isinstance(latency, bool) or not isinstance(latency, int | float) or latency < 0:
         raise FaultError("'latency_seconds' must be a number >= 0")
     method = spec.get("method")
+    subscription = spec.get("subscription")
+    if subscription is not None and (not isinstance(subscription, str) or not subscription):
+        raise FaultError("'subscription' must be a subscription id")
     return Fault(
         id=fault_id,
         operation=operation,
@@ -195,6 +219,7 @@ def _parse(spec: dict[str, Any], fault_id: int) -> Fault:
         retry_after=retry_after,
         latency_seconds=float(latency),
         phase=phase,
+        subscription=subscription,
     )
 
 

@@ -134,7 +134,10 @@ class ArmFrontDoor:
         api_version = check_api_version(route, query, location=emulator.location_hint(params))
         authorize(principal, route, path)
         method = request.method
-        decision = emulator.faults.decide(route.operation_id, method, "before")
+        subscription = params.get("subscriptionId", "")
+        decision = emulator.faults.decide(
+            route.operation_id, method, "before", subscription=subscription
+        )
         delay = decision.latency + emulator.settings.arm_latency_seconds
         if delay > 0:
             await asyncio.sleep(delay)
@@ -157,7 +160,9 @@ class ArmFrontDoor:
         )
         response = route.handler(arm_request)
         emulator.wake()
-        after = emulator.faults.decide(route.operation_id, method, "after")
+        after = emulator.faults.decide(
+            route.operation_id, method, "after", subscription=subscription
+        )
         if after.fault is not None:
             if after.fault.kind == "drop":
                 raise _DroppedError()

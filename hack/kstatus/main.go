@@ -15,6 +15,7 @@ import (
 	"os"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 )
 
@@ -25,13 +26,15 @@ type result struct {
 	Message string `json:"message"`
 }
 
+// objects decodes stdin the way the API machinery does: whole numbers become int64, as kstatus
+// expects of metadata.generation and status.observedGeneration.
 func objects(data []byte) ([]map[string]interface{}, error) {
 	var many []map[string]interface{}
-	if err := json.Unmarshal(data, &many); err == nil {
+	if err := utiljson.Unmarshal(data, &many); err == nil {
 		return many, nil
 	}
 	var one map[string]interface{}
-	if err := json.Unmarshal(data, &one); err != nil {
+	if err := utiljson.Unmarshal(data, &one); err != nil {
 		return nil, fmt.Errorf("stdin is neither a JSON object nor an array of objects: %w", err)
 	}
 	if items, ok := one["items"].([]interface{}); ok {

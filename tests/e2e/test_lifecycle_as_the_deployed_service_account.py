@@ -1,13 +1,15 @@
 """The operator authenticated as the ServiceAccount that deploy/ installs, with exactly the RBAC
 an overlay renders, on a fresh API server set up the way docs/install.md says: the whole
 lifecycle works (policy Ready, request Active, expiry, early revoke, TTL cleanup, policy
-deletion, kopf peering) and the API server refuses it nothing along the way."""
+deletion, kopf peering) and the API server refuses it nothing along the way. On the way, the
+live objects are judged as Argo CD (health Lua) and Flux (kstatus) would judge them."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +29,13 @@ from tests.support.deploy import (
     operator_settings_from,
 )
 from tests.support.emulator import EmulatorEndpoint
+from tests.support.health import (
+    KstatusUnavailableError,
+    argo_health,
+    in_ci,
+    kstatus,
+    kstatus_binary,
+)
 from tests.support.manifests import policy_manifest, port_rule, request_manifest
 from tests.support.operator import JitWorld, operator_running
 
@@ -51,6 +60,36 @@ def fresh_cluster(control_plane: ControlPlane) -> Iterator[ControlPlane]:
     with start_control_plane(control_plane.bin_dir, crd_dir=None) as plane:
         plane.kubectl("create", "namespace", WATCHED_NAMESPACE, check=True)
         yield plane
+
+
+@pytest.fixture(scope="module")
+def kstatus_tool() -> Path | None:
+    """hack/kstatus, to judge the live objects as Flux would; None locally without Go."""
+    try:
+        return kstatus_binary()
+    except KstatusUnavailableError:
+        if in_ci():
+            raise
+        return None
+
+
+class Judge:
+    """How Argo CD (health Lua) and Flux (kstatus) see the operator's live objects."""
+
+    def __init__(self, jit: JitWorld, tool: Path | None) -> None:
+        self._jit = jit
+        self._tool = tool
+
+    def __call__(self, kind: str, name: str) -> tuple[str, str | None]:
+        body = self._jit.get(kind, name)
+        assert body is not None
+        flux = kstatus(self._tool, [body])[0]["status"] if self._tool else None
+        return argo_health(body)["status"], flux
+
+    def expect(self, kind: str, name: str, argo: str, flux: str) -> None:
+        got_argo, got_flux = self(kind, name)
+        assert got_argo == argo, f"Argo CD sees {kind} {name} {got_argo}"
+        assert got_flux in (flux, None), f"kstatus sees {kind} {name} {got_flux}"
 
 
 @pytest.fixture
@@ -91,7 +130,9 @@ def _peers(plane: ControlPlane, overlay: str) -> dict[str, Any]:
 def test_the_whole_lifecycle_runs_as_the_deployed_service_account(
     fresh_cluster: ControlPlane,
     emulator_endpoint: EmulatorEndpoint,
+    *,
     refusals: RefusalLog,
+    kstatus_tool: Path | None,
     overlay: str,
     watched: tuple[str, ...],
 ) -> None:
@@ -123,17 +164,32 @@ def test_the_whole_lifecycle_runs_as_the_deployed_service_account(
             operator=running,
             api=api,
         )
+        judge = Judge(jit, kstatus_tool)
         assert list(_peers(plane, overlay)) != [], "the operator keeps its peering keep-alive"
+
+        jit.apply(request_manifest("waits", policy="web-admins", duration="30m"))
+        jit.wait_phase("waits", "Pending")
+        judge.expect("JitAccessRequest", "waits", "Progressing", "InProgress")
 
         jit.apply(policy_manifest(vms={"vm-web-01": [port_rule(22), port_rule(443)]}))
         jit.wait_policy_ready("web-admins")
         assert jit.wait_event("web-admins", "Applied")["type"] == "Normal"
+        judge.expect("JitPolicy", "web-admins", "Healthy", "Current")
+        jit.wait_phase("waits", "Active")
+        jit.delete("JitAccessRequest", "waits")
+        jit.wait_gone("JitAccessRequest", "waits")
+
+        jit.apply(request_manifest("too-long", duration="4h"))
+        jit.wait_phase("too-long", "Denied")
+        judge.expect("JitAccessRequest", "too-long", "Degraded", "Failed")
 
         jit.apply(request_manifest("ssh-inc-4711", duration="1h"))
         jit.wait_phase("ssh-inc-4711", "Active")
+        judge.expect("JitAccessRequest", "ssh-inc-4711", "Healthy", "Current")
         assert jit.open_sources("vm-web-01", 22) == ["198.51.100.7/32"]
         jit.jump(timedelta(hours=1))
         jit.wait_phase("ssh-inc-4711", "Expired", timeout=40)
+        judge.expect("JitAccessRequest", "ssh-inc-4711", "Healthy", "Current")
         assert jit.allow_rules("vm-web-01", 22) == []
         assert {"Opened", "Expired"} <= {e["reason"] for e in jit.events("ssh-inc-4711")}
 
@@ -144,8 +200,9 @@ def test_the_whole_lifecycle_runs_as_the_deployed_service_account(
         assert jit.allow_rules("vm-web-01", 443) == [], "closed before the object went"
         assert "closed before expiry" in jit.wait_event("https-early", "Revoked")["message"]
 
-        jit.jump(timedelta(hours=2))  # the expired request is past its TTL
+        jit.jump(timedelta(hours=2))  # the expired and the denied request are past their TTL
         jit.wait_gone("JitAccessRequest", "ssh-inc-4711")
+        jit.wait_gone("JitAccessRequest", "too-long")
 
         jit.delete("JitPolicy", "web-admins")
         jit.wait_gone("JitPolicy", "web-admins")

@@ -52,7 +52,8 @@ ACTIONS: dict[str, set[str]] = {
 }
 
 # Operations the pipeline can name but the adapter never calls, with the SDK call (a regular
-# expression over the adapter module) whose absence shows it. If the adapter starts calling one, this test fails until the role follows.
+# expression over the adapter module) whose absence shows it. If the adapter starts calling one,
+# this test fails until the role follows.
 NOT_CALLED: dict[str, tuple[str, str]] = {
     "SecurityRules_CreateOrUpdate": ("network.py", r"create_or_update\("),
     "SecurityRules_Get": ("network.py", r"\bops\.get\(|security_rules\.get\("),

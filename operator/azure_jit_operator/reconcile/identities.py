@@ -51,6 +51,7 @@ class Identities:
         self._factory = namespace_credential_factory
         self._secrets: dict[str, _Cached] = {}
         self._by_namespace: dict[str, AzureAccess] = {}
+        self._retired: list[AzureAccess] = []
 
     async def for_namespace(self, namespace: str) -> AzureAccess:
         """The identity's Azure access; raises CredentialError when it cannot be used."""
@@ -66,20 +67,22 @@ class Identities:
                     "requires one per namespace (AZURE_JIT_NAMESPACE_CREDENTIALS=required)"
                 )
             return self._global
+        key = cached.credential.key
         current = self._by_namespace.get(namespace)
-        if current is not None and current.key == cached.credential.key:
+        if current is not None and current.key == key:
             return current
-        if current is not None:
-            await current.close()
         access = AzureAccess(
             AzureClients(self._settings, self._factory(self._settings, cached.credential)),
-            key=f"{namespace}:{cached.credential.key}",
+            key=key,
         )
         self._by_namespace[namespace] = access
+        if current is not None:
+            # The Secret was rotated; calls still running on the old clients finish first.
+            self._retired.append(current)
         return access
 
     async def close(self) -> None:
-        for access in self._by_namespace.values():
+        for access in [*self._by_namespace.values(), *self._retired]:
             await access.close()
         self._by_namespace.clear()
         await self._global.close()

@@ -125,14 +125,18 @@ def enter(
     reason: str,
     message: str,
     now: datetime,
+    extra: tuple[Condition, ...] = (),
     **changes: Any,
 ) -> Transition:
-    """Move to ``phase`` (or stay, with a new reason); an Event only when something flipped."""
+    """Move to ``phase`` (or stay, with a new reason); an Event only when something flipped.
+
+    ``extra`` conditions (e.g. ``Approved``) are set alongside the phase's own.
+    """
     check_transition(status.phase, phase)
     conditions = status.conditions
     ready, open_, denied = _conditions_for(phase, reason, message)
     flipped_any = False
-    for condition in (ready, open_, denied):
+    for condition in (ready, open_, denied, *extra):
         if condition is not None:
             conditions, flipped = set_condition(conditions, condition, now=now)
             flipped_any = flipped_any or flipped

@@ -8,13 +8,14 @@ and an invalid spec must end in a clear condition rather than a stack trace.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from .durations import DurationError, parse_kube_duration
-from .prefixes import ANY, PrefixError, SourcePrefix, parse_prefix
+from azure_jit_operator.domain.approvals import ApprovalMode, ApprovalPolicy, Requester
+from azure_jit_operator.domain.durations import DurationError, parse_kube_duration
+from azure_jit_operator.domain.prefixes import ANY, PrefixError, SourcePrefix, parse_prefix
 
 MIN_MAX_ACCESS = timedelta(minutes=5)
 MAX_MAX_ACCESS = timedelta(hours=24)
@@ -92,6 +93,7 @@ class JitPolicySpec:
     deletion_policy: DeletionPolicy
     selector: VmSelector | None = None
     adopt: bool = False
+    approval: ApprovalPolicy = field(default_factory=ApprovalPolicy)
 
     def virtual_machine(self, name: str) -> VirtualMachineRule | None:
         # Azure resource names are case-insensitive.
@@ -124,6 +126,7 @@ class JitAccessRequestSpec:
     ports: tuple[RequestedPort, ...]
     duration: timedelta
     justification: str
+    requester: Requester | None = None
 
 
 def parse_policy_spec(spec: Mapping[str, Any], *, name: str) -> JitPolicySpec:
@@ -159,7 +162,29 @@ def parse_policy_spec(spec: Mapping[str, Any], *, name: str) -> JitPolicySpec:
         deletion_policy=deletion_policy,
         selector=selector,
         adopt=azure.get("adopt") is True,
+        approval=_parse_approval(spec.get("approval")),
     )
+
+
+def _parse_approval(raw: object) -> ApprovalPolicy:
+    if not raw:
+        return ApprovalPolicy()
+    approval = _as_mapping(raw, "spec.approval")
+    try:
+        mode = ApprovalMode(approval.get("mode", ApprovalMode.AUTOMATIC.value))
+    except ValueError:
+        raise SpecError("spec.approval.mode", "must be Automatic or Manual") from None
+    required = approval.get("requiredApprovals", 1)
+    if isinstance(required, bool) or not isinstance(required, int) or not 1 <= required <= 5:
+        raise SpecError("spec.approval.requiredApprovals", "must be a number from 1 to 5")
+    timeout = (
+        _duration(approval, "timeout", "spec.approval.timeout")
+        if "timeout" in approval
+        else ApprovalPolicy().timeout
+    )
+    if not timedelta(minutes=1) <= timeout <= timedelta(hours=168):
+        raise SpecError("spec.approval.timeout", "must lie between 1m and 168h")
+    return ApprovalPolicy(mode=mode, required=required, timeout=timeout)
 
 
 def _parse_selector(raw: object) -> VmSelector:
@@ -254,6 +279,7 @@ def parse_request_spec(spec: Mapping[str, Any]) -> JitAccessRequestSpec:
         ports=tuple(ports),
         duration=duration,
         justification=str(spec.get("justification", "")),
+        requester=Requester.from_dict(spec.get("requester")),
     )
 
 

@@ -53,6 +53,8 @@ def register(registry: kopf.OperatorRegistry) -> None:
             open_ports=memo.open_ports,
             stopped=stopped.wait,
             is_stopped=lambda: bool(stopped),
+            # kopf keeps a daemon's body up to date with every watch event.
+            live_status=lambda: body.get("status") or {},
         )
         await worker.run()
 

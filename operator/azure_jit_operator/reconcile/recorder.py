@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from azure_jit_operator.domain.conditions import Condition
 from azure_jit_operator.domain.lifecycle import Phase
 from azure_jit_operator.domain.request_status import AzureRecord, RequestStatus, enter
 from azure_jit_operator.kube.api import Gone
@@ -43,6 +44,7 @@ class Recorder:
         policy: str,
         clear_intent: bool = False,
         azure: AzureRecord | None = None,
+        extra: tuple[Condition, ...] = (),
         **changes: object,
     ) -> None:
         if not self._may_write():
@@ -52,7 +54,13 @@ class Recorder:
         elif azure is not None:
             changes["azure"] = azure
         step = enter(
-            self.status, phase, reason=reason, message=message, now=self.rt.clock.now(), **changes
+            self.status,
+            phase,
+            reason=reason,
+            message=message,
+            now=self.rt.clock.now(),
+            extra=extra,
+            **changes,
         )
         if step.status == self.status:
             return

@@ -17,15 +17,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from azure_jit_operator.azure.access import AzureAccess
 from azure_jit_operator.azure.errors import AzureError, classify
+from azure_jit_operator.domain.approvals import ApprovalMode, approval_verdict, parse_records
 from azure_jit_operator.domain.azure_policy import policy_resource_id, vm_resource_id
-from azure_jit_operator.domain.conditions import find
+from azure_jit_operator.domain.conditions import FALSE, TRUE, Condition, find
 from azure_jit_operator.domain.credentials import CredentialError
 from azure_jit_operator.domain.grants import Claim, RequestRef, busy_ports, source_admitted
 from azure_jit_operator.domain.lifecycle import Phase
@@ -89,6 +90,7 @@ class RequestWorker:
         open_ports: OpenPorts,
         stopped: Callable[[], Awaitable[object]],
         is_stopped: Callable[[], bool],
+        live_status: Callable[[], Mapping[str, Any]] = dict,
     ) -> None:
         self.rt = rt
         self.obj = obj
@@ -106,6 +108,8 @@ class RequestWorker:
         self._is_stopped = is_stopped
         self._backoff = 1.0
         self.az: AzureAccess  # chosen per step by _resolve_identity
+        self._approval: tuple[Condition, ...] = ()  # the Approved condition, once approved
+        self._live_status = live_status
 
     # -- the loop ------------------------------------------------------------------
 
@@ -177,7 +181,46 @@ class RequestWorker:
         if denial is not None:
             await self._write(Phase.DENIED, denial.reason, denial.message, policy=policy.name)
             return
+        if not await self._approved(spec, policy.name, policy.spec):
+            return
         await self._open(spec, policy.name, policy.spec)
+
+    async def _approved(
+        self, spec: JitAccessRequestSpec, policy_name: str, policy: JitPolicySpec
+    ) -> bool:
+        """Whether the policy's approval rules are met; records the wait or the denial."""
+        verdict = approval_verdict(
+            policy.approval,
+            requester=spec.requester,
+            records=parse_records(self._live_status().get("approvals")),
+            created=self.obj.created,
+            now=self.rt.clock.now(),
+            request_name=self.obj.name,
+        )
+        if verdict.state == "approved":
+            if policy.approval.mode is ApprovalMode.MANUAL:
+                self._approval = (Condition("Approved", TRUE, verdict.reason, verdict.message),)
+            return True
+        if verdict.state == "denied":
+            await self._write(
+                Phase.DENIED,
+                verdict.reason,
+                verdict.message,
+                policy=policy_name,
+                extra=(Condition("Approved", FALSE, verdict.reason, verdict.message),),
+            )
+            return False
+        await self._write(
+            Phase.PENDING,
+            verdict.reason,
+            verdict.message,
+            extra=(Condition("Approved", FALSE, verdict.reason, verdict.message),),
+        )
+        # Decisions arrive through the watch (kopf updates the live body); re-judge soon,
+        # and no later than the approval deadline.
+        deadline = self.obj.created + policy.approval.timeout
+        await self._nap(max(0.0, min(2.0, (deadline - self.rt.clock.now()).total_seconds())))
+        return False
 
     async def _wait(self, reason: str, message: str, *, seconds: float) -> None:
         await self._write(Phase.PENDING, reason, message)
@@ -511,6 +554,7 @@ class RequestWorker:
     async def _write(
         self, phase: Phase, reason: str, message: str, *, policy: str | None = None, **changes: Any
     ) -> None:
+        changes.setdefault("extra", self._approval)
         await self.recorder.write(
             phase, reason, message, policy=policy or self._labels()[0], **changes
         )
@@ -539,5 +583,6 @@ def _ports(ports: Sequence[tuple[int, str]]) -> str:
 
 def _justification(spec: JitAccessRequestSpec, me: RequestRef, initiation_id: str) -> str:
     # The marker leads, so it survives any truncation on Azure's side; Activity Log readers
-    # see which Kubernetes object asked.
-    return f"azurejit-{initiation_id} k8s:{me}: {spec.justification}"[:500]
+    # see which Kubernetes object asked, and for whom.
+    by = f" by:{spec.requester.username}" if spec.requester else ""
+    return f"azurejit-{initiation_id} k8s:{me}{by}: {spec.justification}"[:500]

@@ -36,6 +36,14 @@ class Settings:
     # off: one global identity, no Secret reads (and no RBAC on Secrets); optional: a
     # namespace's azure-jit-credential Secret overrides it; required: every namespace needs one.
     namespace_credentials: str = "off"
+    # Admission webhooks (requester stamping, approvals, validation at apply time):
+    # off; managed (self-made TLS, the operator keeps the webhook configurations and their
+    # caBundle); external (certificates from webhook_cert_dir, e.g. cert-manager, and the
+    # webhook configurations from deploy/).
+    webhooks: str = "off"
+    webhook_port: int = 9443
+    webhook_host: str = "127.0.0.1"
+    webhook_cert_dir: Path | None = None
 
     @property
     def clusterwide(self) -> bool:
@@ -63,6 +71,12 @@ class Settings:
             kubeconfig=Path(kubeconfig) if kubeconfig else None,
             peering_name=env.get("AZURE_JIT_PEERING_NAME", defaults.peering_name),
             standalone=_flag(env, "AZURE_JIT_STANDALONE"),
+            webhooks=env.get("AZURE_JIT_WEBHOOKS", defaults.webhooks).lower(),
+            webhook_port=_port(env, "AZURE_JIT_WEBHOOK_PORT", defaults.webhook_port),
+            webhook_host=env.get("AZURE_JIT_WEBHOOK_HOST", defaults.webhook_host),
+            webhook_cert_dir=Path(cert_dir)
+            if (cert_dir := env.get("AZURE_JIT_WEBHOOK_CERT_DIR"))
+            else None,
             namespace_credentials=env.get(
                 "AZURE_JIT_NAMESPACE_CREDENTIALS", defaults.namespace_credentials
             ).lower(),
@@ -89,6 +103,13 @@ class Settings:
             raise SettingsError("AZURE_JIT_CLOSE_GRACE: must be at least 2s")
         if self.drift_interval < timedelta(seconds=5):
             raise SettingsError("AZURE_JIT_DRIFT_INTERVAL: must be at least 5s")
+        if self.webhooks not in ("off", "managed", "external"):
+            raise SettingsError("AZURE_JIT_WEBHOOKS: must be off, managed or external")
+        if self.webhooks == "external" and self.webhook_cert_dir is None:
+            raise SettingsError(
+                "AZURE_JIT_WEBHOOKS=external needs AZURE_JIT_WEBHOOK_CERT_DIR (tls.crt, tls.key, "
+                "ca.crt, e.g. a cert-manager Secret mounted as a volume)"
+            )
         if self.namespace_credentials not in ("off", "optional", "required"):
             raise SettingsError(
                 "AZURE_JIT_NAMESPACE_CREDENTIALS: must be off, optional or required"

@@ -14,7 +14,7 @@ import kopf
 from azure_jit_operator.azure.clients import default_credential
 from azure_jit_operator.clock import Clock
 from azure_jit_operator.config import Settings
-from azure_jit_operator.handlers import indexes, lifecycle, policies, requests
+from azure_jit_operator.handlers import admission, indexes, lifecycle, policies, requests
 
 
 def build_registry(
@@ -28,4 +28,6 @@ def build_registry(
     indexes.register(registry)
     policies.register(registry, settings)
     requests.register(registry)
+    if settings.webhooks != "off":
+        admission.register(registry)
     return registry

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import kopf
@@ -11,12 +14,13 @@ import kopf
 from azure_jit_operator.azure.clients import default_credential
 from azure_jit_operator.clock import Clock
 from azure_jit_operator.config import Settings
-from azure_jit_operator.kube.api import KubeApi, make_api_client
+from azure_jit_operator.kube.api import Authorizer, KubeApi, make_api_client
 from azure_jit_operator.kube.events import ObjectIdentity, post_event
 from azure_jit_operator.kube.login import connection_from_kubeconfig
 from azure_jit_operator.reconcile.identities import Identities
 from azure_jit_operator.reconcile.open_ports import OpenPorts
 from azure_jit_operator.reconcile.runtime import Runtime
+from azure_jit_operator.tls import LOOPBACK_HOSTS, ensure_tls_files
 
 GROUP = "azurejit.dev"
 
@@ -46,19 +50,30 @@ def register(
         settings.queueing.error_delays = [1, 2, 5, 10, 30, 60]
         memo.open_ports = OpenPorts()
         kube = KubeApi(make_api_client(config.kubeconfig))
+        authorizer = Authorizer(kube)
         memo.runtime = Runtime(
             settings=config,
             clock=clock,
             identities=Identities(config, kube, global_credential=credential_factory),
             kube=kube,
             post_event=_post,
+            authorizer=authorizer,
+            username=await authorizer.whoami(),
         )
+        if config.webhooks != "off":
+            settings.admission.server = webhook_server(config, memo)
+            if config.webhooks == "managed":
+                # kopf creates and updates the webhook configurations, caBundle included.
+                settings.admission.managed = GROUP
 
     @kopf.on.cleanup(registry=registry, id="close")
     async def close(*, memo: kopf.Memo, **_: Any) -> None:
         runtime: Runtime | None = getattr(memo, "runtime", None)
         if runtime is not None:
             await runtime.close()
+        tls_dir: str | None = getattr(memo, "webhook_tls_dir", None)
+        if tls_dir is not None:
+            shutil.rmtree(tls_dir, ignore_errors=True)
 
     @kopf.on.login(registry=registry, id="login")
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -66,6 +81,31 @@ def register(
         if config.kubeconfig is not None:
             return connection_from_kubeconfig(config.kubeconfig)
         return kopf.login_via_client(**kwargs)
+
+
+def webhook_server(config: Settings, memo: kopf.Memo) -> kopf.WebhookServer:
+    """kopf's webhook server with our certificate: cert-manager's files (external), or a CA
+    and certificate made here (managed: kopf's own generator needs oscrypto, which fails on
+    current OpenSSL)."""
+    if config.webhook_cert_dir is not None:
+        cert_dir = config.webhook_cert_dir
+        certfile, keyfile, cafile = (cert_dir / n for n in ("tls.crt", "tls.key", "ca.crt"))
+    else:
+        memo.webhook_tls_dir = tempfile.mkdtemp(prefix="azure-jit-webhook-")
+        files = ensure_tls_files(
+            Path(memo.webhook_tls_dir),
+            hosts=(config.webhook_host, *LOOPBACK_HOSTS),
+            name="azure-jit-operator webhooks",
+        )
+        certfile, keyfile, cafile = files.server, files.server_key, files.ca
+    return kopf.WebhookServer(
+        addr=config.bind_address,
+        port=config.webhook_port,
+        host=config.webhook_host,
+        certfile=str(certfile),
+        pkeyfile=str(keyfile),
+        cafile=str(cafile),
+    )
 
 
 def _post(obj: ObjectIdentity, type_: str, reason: str, message: str) -> None:

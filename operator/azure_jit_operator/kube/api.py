@@ -105,6 +105,15 @@ class KubeApi:
         version = secret.metadata.resource_version if secret.metadata else ""
         return data, str(version or "")
 
+    @property
+    def client(self) -> Any:
+        return self._client
+
+    async def run(self, call: Any) -> Any:
+        """Run a blocking client call in the adapter's thread pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, call)
+
     async def close(self) -> None:
         self._pool.shutdown(wait=True)
         self._client.close()
@@ -118,3 +127,42 @@ class KubeApi:
                 raise Gone(f"{args[-2] if len(args) > 1 else ''}/{args[-1]}") from None
             raise
         return result
+
+
+class Authorizer:
+    """SubjectAccessReviews for admission decisions, and who the operator itself is."""
+
+    def __init__(self, kube: KubeApi) -> None:
+        self._kube = kube
+
+    async def allowed(
+        self,
+        userinfo: dict[str, Any],
+        *,
+        verb: str,
+        resource: str,
+        name: str,
+        namespace: str,
+    ) -> bool:
+        review = kubernetes.client.V1SubjectAccessReview(
+            spec=kubernetes.client.V1SubjectAccessReviewSpec(
+                user=userinfo.get("username"),
+                uid=userinfo.get("uid"),
+                groups=list(userinfo.get("groups") or []),
+                extra={k: list(v) for k, v in (userinfo.get("extra") or {}).items()},
+                resource_attributes=kubernetes.client.V1ResourceAttributes(
+                    group=GROUP, resource=resource, verb=verb, name=name, namespace=namespace
+                ),
+            )
+        )
+        api = kubernetes.client.AuthorizationV1Api(self._kube.client)
+        result = await self._kube.run(lambda: api.create_subject_access_review(review))
+        return bool(result.status and result.status.allowed)
+
+    async def whoami(self) -> str:
+        """The operator's own user name (SelfSubjectReview), to recognise its own writes."""
+        api = kubernetes.client.AuthenticationV1Api(self._kube.client)
+        review = await self._kube.run(
+            lambda: api.create_self_subject_review(kubernetes.client.V1SelfSubjectReview())
+        )
+        return str(review.status.user_info.username)

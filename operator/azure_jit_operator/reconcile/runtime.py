@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from azure_jit_operator.azure.access import AzureAccess
 from azure_jit_operator.clock import Clock
 from azure_jit_operator.config import Settings
-from azure_jit_operator.kube.api import KubeApi
+from azure_jit_operator.kube.api import Authorizer, KubeApi
 from azure_jit_operator.kube.events import ObjectIdentity
 from azure_jit_operator.reconcile.identities import Identities
 from azure_jit_operator.reconcile.port_book import PortBook
@@ -23,6 +23,8 @@ class Runtime:
     identities: Identities
     kube: KubeApi
     post_event: EventSink
+    authorizer: Authorizer
+    username: str  # the operator's own Kubernetes user, to tell its writes from others'
     ports: PortBook = field(default_factory=PortBook)
     # uids of requests whose deletion (early revoke) has begun: their workers stop writing.
     revoked: set[str] = field(default_factory=set)

@@ -1,0 +1,152 @@
+"""Admission webhooks (served by kopf, called by the API server):
+
+- ``stamp-requester`` (mutating, CREATE): records the authenticated user as
+  ``spec.requester``; ``verify-requester`` (validating, failurePolicy Fail) refuses any
+  requester other than the user creating the request, so it cannot be forged.
+- ``check-against-policy`` (validating, failurePolicy Ignore): refuses at apply time what the
+  operator would Deny, with the same message. Ignore, because the operator checks again
+  anyway: a webhook outage must not block requests that are fine.
+- ``guard-approvals`` (validating on ``jitaccessrequests/status``, failurePolicy Fail):
+  only the operator writes a request's status, except that an approver may add their own
+  decision, if a SubjectAccessReview grants them ``approve`` on the request's JitPolicy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import kopf
+
+from azure_jit_operator.domain.approvals import (
+    ApprovalRecord,
+    Requester,
+    check_new_decisions,
+    parse_records,
+)
+from azure_jit_operator.domain.request_rules import check_request, policy_not_found
+from azure_jit_operator.domain.specs import SpecError, parse_request_spec
+from azure_jit_operator.handlers.indexes import POLICY_VIEWS
+from azure_jit_operator.reconcile.requests import PolicyView
+from azure_jit_operator.reconcile.runtime import Runtime
+
+RESOURCE = ("azurejit.dev", "v1alpha1", "jitaccessrequests")
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def register(registry: kopf.OperatorRegistry) -> None:
+    @kopf.on.mutate(*RESOURCE, operations=["CREATE"], registry=registry, id="stamp-requester")
+    def stamp_requester(
+        *, spec: kopf.Spec, patch: kopf.Patch, userinfo: Mapping[str, Any], **_: Any
+    ) -> None:
+        if not spec.get("requester"):
+            patch.spec["requester"] = _requester(userinfo).to_dict()
+
+    @kopf.on.validate(*RESOURCE, operations=["CREATE"], registry=registry, id="verify-requester")
+    def verify_requester(*, spec: kopf.Spec, userinfo: Mapping[str, Any], **_: Any) -> None:
+        stamped = Requester.from_dict(spec.get("requester"))
+        if stamped is None or stamped.username != userinfo.get("username"):
+            raise kopf.AdmissionError(
+                "spec.requester is set by the cluster from the authenticated user; remove it "
+                "from the manifest",
+                code=403,
+            )
+
+    @kopf.on.validate(
+        *RESOURCE,
+        operations=["CREATE"],
+        registry=registry,
+        id="check-against-policy",
+        ignore_failures=True,
+    )
+    def check_against_policy(*, spec: kopf.Spec, namespace: str | None, **kwargs: Any) -> None:
+        views: kopf.Index[tuple[str, str], PolicyView] = kwargs[POLICY_VIEWS]
+        try:
+            request = parse_request_spec(spec)
+        except SpecError as exc:
+            raise kopf.AdmissionError(str(exc), code=422) from None
+        found = list(views.get((namespace or "", request.policy_name), ()))
+        if not found:
+            missing = policy_not_found(request.policy_name, namespace or "")
+            raise kopf.AdmissionError(missing.message, code=422)
+        policy = found[0]
+        if policy.spec is None:
+            return  # the policy itself is invalid; the operator reports that on the request
+        denial = check_request(request, policy.spec, policy_name=policy.name)
+        if denial is not None:
+            raise kopf.AdmissionError(denial.message, code=422)
+
+    @kopf.on.validate(
+        *RESOURCE,
+        subresource="status",
+        operations=["UPDATE"],
+        registry=registry,
+        id="guard-approvals",
+    )
+    async def guard_approvals(
+        *,
+        body: kopf.Body,
+        userinfo: Mapping[str, Any],
+        namespace: str | None,
+        memo: kopf.Memo,
+        **kwargs: Any,
+    ) -> None:
+        rt: Runtime = memo.runtime
+        old: Mapping[str, Any] | None = kwargs.get("old")  # the object before this update
+        old_status = dict((old or {}).get("status") or {})
+        new_status = dict(body.get("status") or {})
+        before = parse_records(old_status.get("approvals"))
+        after = parse_records(new_status.get("approvals"))
+        user = str(userinfo.get("username", ""))
+        if user == rt.username:
+            if before != after:
+                raise kopf.AdmissionError("the operator never changes recorded approvals", code=403)
+            return
+        if _without_approvals(old_status) != _without_approvals(new_status):
+            raise kopf.AdmissionError(
+                "only the operator writes a request's status; approvers add their decision to "
+                "status.approvals (kubectl jit approve|deny)",
+                code=403,
+            )
+        if before == after:
+            return
+        requester = Requester.from_dict((body.get("spec") or {}).get("requester"))
+        problem = check_new_decisions(before, after, user=user, requester=requester)
+        if problem is None:
+            problem = _stale_time(after[len(before) :], now=rt.clock.now())
+        if problem is not None:
+            raise kopf.AdmissionError(problem, code=403)
+        policy = str((body.get("spec") or {}).get("policyName", ""))
+        allowed = await rt.authorizer.allowed(
+            dict(userinfo),
+            verb="approve",
+            resource="jitpolicies",
+            name=policy,
+            namespace=namespace or "",
+        )
+        if not allowed:
+            raise kopf.AdmissionError(
+                f"{user} may not approve requests under JitPolicy {policy!r}: that takes the "
+                f"'approve' verb on jitpolicies/{policy} in namespace {namespace} (RBAC)",
+                code=403,
+            )
+
+
+def _requester(userinfo: Mapping[str, Any]) -> Requester:
+    return Requester(
+        username=str(userinfo.get("username", "")),
+        uid=str(userinfo.get("uid") or ""),
+        groups=tuple(str(g) for g in userinfo.get("groups") or ()),
+    )
+
+
+def _without_approvals(status: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in status.items() if k != "approvals"}
+
+
+def _stale_time(added: Sequence[ApprovalRecord], *, now: datetime) -> str | None:
+    for entry in added:
+        if entry.time is None or abs(entry.time - now) > CLOCK_SKEW:
+            return "a decision's time must be now (within 5 minutes); kubectl jit sets it"
+    return None

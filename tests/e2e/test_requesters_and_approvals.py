@@ -1,0 +1,315 @@
+"""Who asked, who approved. The real API server calls the operator's admission webhooks
+(served on 127.0.0.1 with the operator's own certificate, configurations managed by the
+operator). Users are impersonated with ``kubectl --as``; RBAC decides who may approve."""
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client as k8s
+
+from azure_jit_operator.domain.timestamps import format_timestamp
+from azure_jit_operator.localcluster.processes import free_port
+from tests.support.controlplane import ControlPlane
+from tests.support.emulator import EmulatorEndpoint
+from tests.support.manifests import policy_manifest, request_manifest
+from tests.support.operator import JitWorld, jit_world, wait_for
+
+USERS = ("alice", "bob", "carol", "dave")
+APPROVERS = ("bob", "carol")  # dave may create requests but not approve
+
+
+def rbac(namespace: str) -> list[dict[str, Any]]:
+    def subjects(names: tuple[str, ...]) -> list[dict[str, str]]:
+        return [{"kind": "User", "name": n, "apiGroup": "rbac.authorization.k8s.io"} for n in names]
+
+    return [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "jit-requester", "namespace": namespace},
+            "rules": [
+                {
+                    "apiGroups": ["azurejit.dev"],
+                    "resources": ["jitaccessrequests"],
+                    "verbs": ["create", "get", "list", "delete"],
+                },
+                {
+                    "apiGroups": ["azurejit.dev"],
+                    "resources": ["jitpolicies"],
+                    "verbs": ["get", "list"],
+                },
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "jit-requesters", "namespace": namespace},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "jit-requester",
+            },
+            "subjects": subjects(USERS),
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "jit-approver", "namespace": namespace},
+            "rules": [
+                {
+                    "apiGroups": ["azurejit.dev"],
+                    "resources": ["jitaccessrequests/status"],
+                    "verbs": ["get", "patch"],
+                },
+                {
+                    "apiGroups": ["azurejit.dev"],
+                    "resources": ["jitpolicies"],
+                    "verbs": ["approve"],
+                    "resourceNames": ["web-admins"],
+                },
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "jit-approvers", "namespace": namespace},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "jit-approver",
+            },
+            "subjects": subjects(APPROVERS),
+        },
+        # dave may patch status (to prove the webhook, not RBAC, stops him) but not approve.
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "jit-status-writers", "namespace": namespace},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "jit-approver-no-approve",
+            },
+            "subjects": subjects(("dave", "alice")),
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "jit-approver-no-approve", "namespace": namespace},
+            "rules": [
+                {
+                    "apiGroups": ["azurejit.dev"],
+                    "resources": ["jitaccessrequests/status"],
+                    "verbs": ["get", "patch"],
+                },
+            ],
+        },
+    ]
+
+
+@pytest.fixture
+def webhooks(
+    control_plane: ControlPlane, emulator_endpoint: EmulatorEndpoint, namespace: str
+) -> Iterator[JitWorld]:
+    manifests = yaml.safe_dump_all(rbac(namespace))
+    control_plane.kubectl("apply", "-f", "-", input=manifests, check=True)
+    try:
+        with jit_world(
+            control_plane,
+            emulator_endpoint,
+            namespace,
+            webhooks="managed",
+            webhook_port=free_port(),
+        ) as world:
+            wait_for(lambda: _configured(control_plane), timeout=30, what="webhook configurations")
+            yield world
+    finally:
+        # The configurations outlive the operator; later tests must not hit a dead webhook.
+        with control_plane.api_client() as api:
+            admission = k8s.AdmissionregistrationV1Api(api)
+            for delete in (
+                admission.delete_mutating_webhook_configuration,
+                admission.delete_validating_webhook_configuration,
+            ):
+                try:
+                    delete("azurejit.dev")
+                except k8s.ApiException as exc:
+                    if exc.status != 404:
+                        raise
+
+
+def _configured(control_plane: ControlPlane) -> bool:
+    found = control_plane.kubectl(
+        "get", "mutatingwebhookconfigurations,validatingwebhookconfigurations", "-o", "name"
+    ).stdout
+    return found.count("azurejit.dev") == 2
+
+
+def kubectl_as(world: JitWorld, user: str, *args: str, stdin: str | None = None) -> tuple[int, str]:
+    done = world.control_plane.kubectl(*args, "-n", world.namespace, f"--as={user}", input=stdin)
+    return done.returncode, done.stdout + done.stderr
+
+
+def create_as(world: JitWorld, user: str, manifest: dict[str, Any]) -> tuple[int, str]:
+    return kubectl_as(world, user, "create", "-f", "-", stdin=json.dumps(manifest))
+
+
+def decide(
+    world: JitWorld, user: str, name: str, decision: str, reason: str = ""
+) -> tuple[int, str]:
+    """What `kubectl jit approve|deny` does: append one's own decision (status subresource)."""
+    current = world.status("JitAccessRequest", name).get("approvals")
+    entry = {"user": user, "decision": decision, "time": format_timestamp(world.now())}
+    if reason:
+        entry["reason"] = reason
+    ops = (
+        [{"op": "add", "path": "/status/approvals/-", "value": entry}]
+        if current is not None
+        else [{"op": "add", "path": "/status/approvals", "value": [entry]}]
+    )
+    return kubectl_as(
+        world,
+        user,
+        "patch",
+        "jitaccessrequest",
+        name,
+        "--subresource=status",
+        "--type=json",
+        "-p",
+        json.dumps(ops),
+    )
+
+
+def manual_policy(required: int = 2, timeout: str = "1h") -> dict[str, Any]:
+    policy = policy_manifest()
+    policy["spec"]["approval"] = {
+        "mode": "Manual",
+        "requiredApprovals": required,
+        "timeout": timeout,
+    }
+    return policy
+
+
+def test_the_requester_is_stamped_from_the_authenticated_user(webhooks: JitWorld) -> None:
+    webhooks.apply(policy_manifest())
+    webhooks.wait_policy_ready("web-admins")
+    code, out = create_as(webhooks, "alice", request_manifest("ssh"))
+    assert code == 0, out
+    requester = webhooks.get("JitAccessRequest", "ssh")["spec"]["requester"]  # type: ignore[index]
+    assert requester["username"] == "alice"
+    assert "system:authenticated" in requester["groups"]
+    webhooks.wait_phase("ssh", "Active")
+
+
+def test_a_forged_requester_is_refused(webhooks: JitWorld) -> None:
+    webhooks.apply(policy_manifest())
+    webhooks.wait_policy_ready("web-admins")
+    forged = request_manifest("forged")
+    forged["spec"]["requester"] = {"username": "bob", "groups": ["admins"]}
+    code, out = create_as(webhooks, "alice", forged)
+    assert code != 0
+    assert "spec.requester is set by the cluster from the authenticated user" in out
+    assert webhooks.get("JitAccessRequest", "forged") is None
+
+
+def test_kubectl_apply_of_a_request_the_policy_forbids_fails_with_the_operators_message(
+    webhooks: JitWorld,
+) -> None:
+    webhooks.apply(policy_manifest())
+    webhooks.wait_policy_ready("web-admins")
+    code, out = create_as(
+        webhooks, "alice", request_manifest("rdp", ports=[(3389, "198.51.100.7")])
+    )
+    assert code != 0
+    assert (
+        "port 3389 is not JIT-enabled on vm-web-01 by JitPolicy 'web-admins'; allowed ports: 22"
+        in out
+    )
+    code, out = create_as(webhooks, "alice", request_manifest("typo", policy="web-admin"))
+    assert code != 0
+    assert "JitPolicy 'web-admin' does not exist in namespace" in out
+
+
+def test_two_of_two_approvers_open_the_port_and_nobody_else_counts(webhooks: JitWorld) -> None:
+    webhooks.apply(manual_policy(required=2))
+    webhooks.wait_policy_ready("web-admins")
+    assert create_as(webhooks, "alice", request_manifest("ssh"))[0] == 0
+    pending = webhooks.wait_phase("ssh", "Pending")
+    assert "waiting for approval: 0 of 2" in pending["message"]
+
+    code, out = decide(webhooks, "alice", "ssh", "Approved")
+    assert code != 0
+    assert "the requester cannot approve or deny their own request" in out
+    code, out = decide(webhooks, "dave", "ssh", "Approved")
+    assert code != 0
+    assert "dave may not approve requests under JitPolicy 'web-admins'" in out
+
+    assert decide(webhooks, "bob", "ssh", "Approved")[0] == 0
+    wait_for(
+        lambda: (
+            "1 of 2 (approved by bob)"
+            in webhooks.status("JitAccessRequest", "ssh").get("message", "")
+        ),
+        timeout=15,
+        what="one of two approvals recorded",
+    )
+    code, out = decide(webhooks, "bob", "ssh", "Approved")
+    assert code != 0
+    assert "'bob' has already decided" in out
+    assert webhooks.calls("JitNetworkAccessPolicies_Initiate") == 0
+
+    assert decide(webhooks, "carol", "ssh", "Approved")[0] == 0
+    active = webhooks.wait_phase("ssh", "Active")
+    assert [a["user"] for a in active["approvals"]] == ["bob", "carol"]
+    approved = webhooks.condition("JitAccessRequest", "ssh", "Approved")
+    assert approved is not None
+    assert (approved["status"], approved["message"]) == ("True", "approved by bob, carol")
+
+
+def test_a_denial_with_a_reason_denies(webhooks: JitWorld) -> None:
+    webhooks.apply(manual_policy(required=1))
+    webhooks.wait_policy_ready("web-admins")
+    assert create_as(webhooks, "alice", request_manifest("ssh"))[0] == 0
+    webhooks.wait_phase("ssh", "Pending")
+    code, out = decide(webhooks, "carol", "ssh", "Denied")
+    assert code != 0
+    assert "a denial needs a reason" in out
+    assert decide(webhooks, "carol", "ssh", "Denied", reason="change freeze")[0] == 0
+    denied = webhooks.wait_phase("ssh", "Denied")
+    assert denied["message"] == "denied by carol: change freeze"
+    assert webhooks.calls("JitNetworkAccessPolicies_Initiate") == 0
+
+
+def test_an_unapproved_request_is_denied_at_the_approval_timeout(webhooks: JitWorld) -> None:
+    webhooks.apply(manual_policy(required=1, timeout="30m"))
+    webhooks.wait_policy_ready("web-admins")
+    assert create_as(webhooks, "alice", request_manifest("ssh"))[0] == 0
+    webhooks.wait_phase("ssh", "Pending")
+    webhooks.jump(timedelta(minutes=30))
+    denied = webhooks.wait_phase("ssh", "Denied")
+    assert webhooks.condition("JitAccessRequest", "ssh", "Denied")["reason"] == "ApprovalTimeout"  # type: ignore[index]
+    assert "not approved within 30m" in denied["message"]
+
+
+def test_nobody_but_the_operator_may_write_other_status_fields(webhooks: JitWorld) -> None:
+    webhooks.apply(manual_policy(required=1))
+    webhooks.wait_policy_ready("web-admins")
+    assert create_as(webhooks, "alice", request_manifest("ssh"))[0] == 0
+    webhooks.wait_phase("ssh", "Pending")
+    code, out = kubectl_as(
+        webhooks,
+        "bob",
+        "patch",
+        "jitaccessrequest",
+        "ssh",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": {"phase": "Active"}}),
+    )
+    assert code != 0
+    assert "only the operator writes a request's status" in out

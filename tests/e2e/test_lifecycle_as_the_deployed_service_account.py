@@ -37,7 +37,7 @@ from tests.support.health import (
     kstatus_binary,
 )
 from tests.support.manifests import policy_manifest, port_rule, request_manifest
-from tests.support.operator import JitWorld, operator_running
+from tests.support.operator import JitWorld, operator_running, wait_for
 
 
 class RefusalLog(logging.Handler):
@@ -211,3 +211,76 @@ def test_the_whole_lifecycle_runs_as_the_deployed_service_account(
     assert refusals.refusals == [], "the API server refused the operator:\n" + "\n".join(
         refusals.refusals
     )
+
+
+class LogWatch(logging.Handler):
+    """Remembers every message, to wait for one."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    def seen(self, fragment: str) -> int:
+        return sum(fragment in m for m in self.messages)
+
+
+def test_a_second_replica_would_pause_both_so_the_deployment_runs_exactly_one(
+    fresh_cluster: ControlPlane, emulator_endpoint: EmulatorEndpoint
+) -> None:
+    """kopf peering is not leader election: two operators of equal priority that see each
+    other both pause, and the survivor resumes when the other leaves. Hence replicas: 1 and
+    Recreate in deploy/base/deployment.yaml (a rollout never runs two)."""
+    plane = fresh_cluster
+    objects = install(plane, "single-namespace")
+    kubeconfig = service_account_kubeconfig(
+        plane, namespace=OPERATOR_NAMESPACE, name=SERVICE_ACCOUNT, create=False
+    )
+    settings = operator_settings_from(
+        find(objects, "Deployment"),
+        arm_endpoint=emulator_endpoint.base_url,
+        ca_bundle=emulator_endpoint.ca_path,
+        kubeconfig=kubeconfig,
+    )
+    admin = emulator_endpoint.sync_admin()
+    admin.reset()
+    log = LogWatch()
+    logging.getLogger().addHandler(log)
+    previous_level = logging.getLogger("kopf").level
+    logging.getLogger("kopf").setLevel(logging.INFO)
+    try:
+        with plane.api_client() as api, operator_running(settings) as first:
+            jit = JitWorld(
+                control_plane=plane,
+                emulator=emulator_endpoint,
+                admin=admin,
+                namespace=WATCHED_NAMESPACE,
+                operator=first,
+                api=api,
+            )
+            jit.apply(policy_manifest("web-admins"))
+            jit.wait_policy_ready("web-admins")
+
+            with operator_running(settings):
+                wait_for(
+                    lambda: (
+                        log.seen("Possibly conflicting operators") >= 2
+                        and log.seen("Pausing all operators") >= 1
+                    ),
+                    timeout=30,
+                    what="both operators to see each other and pause",
+                )
+                resumed = log.seen("Resuming operations")
+                jit.apply(policy_manifest("db-admins", vms={"vm-db-01": [port_rule(5432)]}))
+                with pytest.raises((AssertionError, TimeoutError), match="3s"):
+                    jit.wait_policy_ready("db-admins", timeout=3)  # neither serves it
+                assert jit.status("JitPolicy", "db-admins") == {}
+
+            # The second one left (and removed itself from the peering): the first resumes.
+            jit.wait_policy_ready("db-admins", timeout=30)
+            assert log.seen("Resuming operations") > resumed
+    finally:
+        logging.getLogger().removeHandler(log)
+        logging.getLogger("kopf").setLevel(previous_level)

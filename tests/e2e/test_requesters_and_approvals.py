@@ -3,150 +3,16 @@
 operator). Users are impersonated with ``kubectl --as``; RBAC decides who may approve."""
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
-import yaml
-from kubernetes import client as k8s
-
 from azure_jit_operator.domain.timestamps import format_timestamp
-from azure_jit_operator.localcluster.processes import free_port
-from tests.support.controlplane import ControlPlane
-from tests.support.emulator import EmulatorEndpoint
+from tests.support import approvals
+from tests.support.approvals import manual_policy
 from tests.support.manifests import policy_manifest, request_manifest
-from tests.support.operator import JitWorld, jit_world, wait_for
+from tests.support.operator import JitWorld, wait_for
 
-USERS = ("alice", "bob", "carol", "dave")
-APPROVERS = ("bob", "carol")  # dave may create requests but not approve
-
-
-def rbac(namespace: str) -> list[dict[str, Any]]:
-    def subjects(names: tuple[str, ...]) -> list[dict[str, str]]:
-        return [{"kind": "User", "name": n, "apiGroup": "rbac.authorization.k8s.io"} for n in names]
-
-    return [
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": {"name": "jit-requester", "namespace": namespace},
-            "rules": [
-                {
-                    "apiGroups": ["azurejit.dev"],
-                    "resources": ["jitaccessrequests"],
-                    "verbs": ["create", "get", "list", "delete"],
-                },
-                {
-                    "apiGroups": ["azurejit.dev"],
-                    "resources": ["jitpolicies"],
-                    "verbs": ["get", "list"],
-                },
-            ],
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": "jit-requesters", "namespace": namespace},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": "jit-requester",
-            },
-            "subjects": subjects(USERS),
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": {"name": "jit-approver", "namespace": namespace},
-            "rules": [
-                {
-                    "apiGroups": ["azurejit.dev"],
-                    "resources": ["jitaccessrequests/status"],
-                    "verbs": ["get", "patch"],
-                },
-                {
-                    "apiGroups": ["azurejit.dev"],
-                    "resources": ["jitpolicies"],
-                    "verbs": ["approve"],
-                    "resourceNames": ["web-admins"],
-                },
-            ],
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": "jit-approvers", "namespace": namespace},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": "jit-approver",
-            },
-            "subjects": subjects(APPROVERS),
-        },
-        # dave may patch status (to prove the webhook, not RBAC, stops him) but not approve.
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": "jit-status-writers", "namespace": namespace},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": "jit-approver-no-approve",
-            },
-            "subjects": subjects(("dave", "alice")),
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": {"name": "jit-approver-no-approve", "namespace": namespace},
-            "rules": [
-                {
-                    "apiGroups": ["azurejit.dev"],
-                    "resources": ["jitaccessrequests/status"],
-                    "verbs": ["get", "patch"],
-                },
-            ],
-        },
-    ]
-
-
-@pytest.fixture
-def webhooks(
-    control_plane: ControlPlane, emulator_endpoint: EmulatorEndpoint, namespace: str
-) -> Iterator[JitWorld]:
-    manifests = yaml.safe_dump_all(rbac(namespace))
-    control_plane.kubectl("apply", "-f", "-", input=manifests, check=True)
-    try:
-        with jit_world(
-            control_plane,
-            emulator_endpoint,
-            namespace,
-            webhooks="managed",
-            webhook_port=free_port(),
-        ) as world:
-            wait_for(lambda: _configured(control_plane), timeout=30, what="webhook configurations")
-            yield world
-    finally:
-        # The configurations outlive the operator; later tests must not hit a dead webhook.
-        with control_plane.api_client() as api:
-            admission = k8s.AdmissionregistrationV1Api(api)
-            for delete in (
-                admission.delete_mutating_webhook_configuration,
-                admission.delete_validating_webhook_configuration,
-            ):
-                try:
-                    delete("azurejit.dev")
-                except k8s.ApiException as exc:
-                    if exc.status != 404:
-                        raise
-
-
-def _configured(control_plane: ControlPlane) -> bool:
-    found = control_plane.kubectl(
-        "get", "mutatingwebhookconfigurations,validatingwebhookconfigurations", "-o", "name"
-    ).stdout
-    return found.count("azurejit.dev") == 2
+webhooks = approvals.webhooks  # the fixture: operator with admission webhooks, users' RBAC
 
 
 def kubectl_as(world: JitWorld, user: str, *args: str, stdin: str | None = None) -> tuple[int, str]:
@@ -182,16 +48,6 @@ def decide(
         "-p",
         json.dumps(ops),
     )
-
-
-def manual_policy(required: int = 2, timeout: str = "1h") -> dict[str, Any]:
-    policy = policy_manifest()
-    policy["spec"]["approval"] = {
-        "mode": "Manual",
-        "requiredApprovals": required,
-        "timeout": timeout,
-    }
-    return policy
 
 
 def test_the_requester_is_stamped_from_the_authenticated_user(webhooks: JitWorld) -> None:

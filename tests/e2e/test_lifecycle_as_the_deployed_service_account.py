@@ -165,7 +165,9 @@ def test_the_whole_lifecycle_runs_as_the_deployed_service_account(
             api=api,
         )
         judge = Judge(jit, kstatus_tool)
-        assert list(_peers(plane, overlay)) != [], "the operator keeps its peering keep-alive"
+        wait_for(
+            lambda: _peers(plane, overlay), timeout=15, what="the operator's peering keep-alive"
+        )
 
         jit.apply(request_manifest("waits", policy="web-admins", duration="30m"))
         jit.wait_phase("waits", "Pending")

@@ -1,13 +1,14 @@
 """The gauges of live requests, kept from what the operator observed: open ports, ports open
 past expiry, and the oldest Pending request per reason.
 
-``open_ports`` is set from NSG reads only, never from intentions: a request's port counts as
-open when its worker last *observed* the allow rule (on activation, on each verification,
-while closing), and 0 once the close is confirmed. Requests from the same source share a
-port, so a series stays 1 while any request observes it open. After a restart the series
-are rebuilt as Active requests resume and re-read their NSGs; a worker that stops without
-closing (operator stopping, or pausing for a peer) withdraws its series, so a standby
-replica reports nothing rather than a stale 1.
+``open_ports`` is set from NSG reads, not from intentions: a request's port counts as open
+when its worker last *observed* the allow rule (on activation, on each verification, while
+closing), and 0 once the close is confirmed. One exception errs on the safe side: a grant
+re-initiated because Azure closed it early counts as open as soon as Azure accepts the
+initiate. Requests from the same source share a port, so a series stays 1 while any request
+observes it open. After a restart the series are rebuilt as Active requests resume and
+re-read their NSGs; a worker that stops without closing (operator stopping, or pausing for
+a peer) withdraws its series, so a standby replica reports nothing rather than a stale 1.
 
 ``ports_open_past_expiry`` counts the ports whose rule was still on an NSG when read after
 expiresAt + close grace.

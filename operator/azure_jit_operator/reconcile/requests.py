@@ -438,6 +438,11 @@ class RequestWorker:
                 )
             )
         if result is not None:
+            # Azure accepted the re-initiate and applies it within seconds: report the ports
+            # open now rather than closed until the next verification reads them.
+            self._observed(
+                *self._labels(), [c.port for c in mine], open_ports=[c.port for c in mine]
+            )
             self.rt.post_event(
                 self.obj.identity,
                 "Warning",

@@ -8,10 +8,13 @@ outage is handed back to kopf's backoff instead of blocking a handler.
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.pipeline.transport import AioHttpTransport
 from azure.identity.aio import (
     ClientSecretCredential,
     DefaultAzureCredential,
@@ -66,6 +69,14 @@ class AzureClients:
         self._settings = settings
         self._credential = credential
         self._by_subscription: dict[str, SubscriptionClients] = {}
+        # azure-core turns a CA-bundle path into a new SSLContext on every request, and
+        # aiohttp pools connections per SSLContext: each ARM call would open (and keep) a
+        # TLS connection of its own. One context, on the clients' own sessions, reuses them.
+        self._ssl = (
+            ssl.create_default_context(cafile=str(settings.ca_bundle))
+            if settings.ca_bundle is not None
+            else None
+        )
 
     def for_subscription(self, subscription_id: str) -> SubscriptionClients:
         key = subscription_id.lower()
@@ -99,8 +110,11 @@ class AzureClients:
                 "polling_interval": LRO_POLL_SECONDS,
                 "per_retry_policies": [SubscriptionThrottle(throttle), ArmCallObserver()],
             }
-            if self._settings.ca_bundle is not None:
-                opts["connection_verify"] = str(self._settings.ca_bundle)
+            if self._ssl is not None:
+                session = aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(ssl=self._ssl), trust_env=True
+                )
+                opts["transport"] = AioHttpTransport(session=session, session_owner=True)
             return opts
 
         return SubscriptionClients(

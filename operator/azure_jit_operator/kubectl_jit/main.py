@@ -1,0 +1,77 @@
+"""Entry point of ``kubectl jit``: parse, connect, run one command, map failures to exit
+codes (0 done, 1 refused / denied / failed / timed out, 2 usage error)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+from azure_jit_operator.kubectl_jit.arguments import (
+    USAGE_ERROR,
+    DecisionOptions,
+    Invocation,
+    ListOptions,
+    RequestOptions,
+    RevokeOptions,
+    StatusOptions,
+    parse_args,
+)
+from azure_jit_operator.kubectl_jit.client import CliError, Cluster, connect
+from azure_jit_operator.kubectl_jit.commands import (
+    Console,
+    run_decision,
+    run_list,
+    run_request,
+    run_revoke,
+    run_status,
+)
+from azure_jit_operator.kubectl_jit.myip import DetectionError, detect_public_ip
+
+INTERRUPTED = 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    invocation = parse_args(argv)  # usage errors exit with 2 here
+    io = Console(out=sys.stdout, err=sys.stderr)
+    try:
+        return run(invocation, io=io, env=os.environ)
+    except CliError as exc:
+        prefix = "" if exc.message.startswith("Error from server") else "error: "
+        print(prefix + exc.message, file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return INTERRUPTED
+
+
+def run(invocation: Invocation, *, io: Console, env: Mapping[str, str]) -> int:
+    options = invocation.options
+    source = ""
+    if isinstance(options, RequestOptions):
+        try:
+            source = options.source or detect_public_ip(env)
+        except DetectionError as exc:
+            raise CliError(str(exc), code=USAGE_ERROR) from None
+        options = dataclasses.replace(options, source=source)
+    with connect(invocation.connection, env) as cluster:
+        return _dispatch(cluster, options, source=source, io=io)
+
+
+def _dispatch(
+    cluster: Cluster,
+    options: RequestOptions | DecisionOptions | RevokeOptions | ListOptions | StatusOptions,
+    *,
+    source: str,
+    io: Console,
+) -> int:
+    if isinstance(options, RequestOptions):
+        return run_request(cluster, options, source=source, io=io)
+    if isinstance(options, DecisionOptions):
+        return run_decision(cluster, options, io=io)
+    if isinstance(options, RevokeOptions):
+        return run_revoke(cluster, options, io=io)
+    if isinstance(options, ListOptions):
+        return run_list(cluster, options, io=io)
+    return run_status(cluster, options, io=io)

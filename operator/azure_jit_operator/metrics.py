@@ -75,8 +75,8 @@ DRIFT_CORRECTIONS_TOTAL = Counter(
 OLDEST_PENDING_REQUEST = Gauge(
     f"{PREFIX}_oldest_pending_request_creation_timestamp_seconds",
     "Creation time (Unix seconds) of the oldest JitAccessRequest still Pending, by the reason "
-    "it waits (WaitingForPolicy, WaitingForPort, Initiating, AzureUnavailable); absent when "
-    "none is.",
+    "it waits (its Ready condition reason: WaitingForPolicy, WaitingForApproval, "
+    "WaitingForPort, Initiating, AzureUnavailable, ...); absent when none is.",
     ["namespace", "reason"],
     registry=REGISTRY,
 )

@@ -83,8 +83,8 @@ def resolve(connection: Connection, env: Mapping[str, str] | None = None) -> tup
         )
     except (config.ConfigException, OSError, ValueError, yaml.YAMLError) as exc:
         raise CliError(
-            f"cannot use kubeconfig {path}: {exc}; point --kubeconfig or $KUBECONFIG at a "
-            "valid kubeconfig",
+            f"cannot use kubeconfig {path}: {str(exc).rstrip('.')}; point --kubeconfig or "
+            "$KUBECONFIG at a valid kubeconfig",
             code=USAGE_ERROR,
         ) from None
     namespace = connection.namespace or (chosen.get("context") or {}).get("namespace") or "default"

@@ -167,7 +167,6 @@ def _text(limit: int, what: str) -> Callable[[str], str]:
             raise argparse.ArgumentTypeError(f"{what} is too long: at most {limit} characters")
         return text
 
-    check.__name__ = what  # argparse names the type in its messages
     return check
 
 

@@ -1,5 +1,8 @@
 """kopf indexes: in-memory views of all JitPolicies and Active requests, kept by kopf from
-its watch streams and fully populated before any handler runs after a (re)start."""
+its watch streams and fully populated before any handler runs after a (re)start.
+
+The index functions are ``async`` although they never await: kopf runs a plain function in
+a thread pool (a thread hop per watch event), a coroutine function on the event loop."""
 
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ ACTIVE_CLAIMS = "active_claims"
 
 def register(registry: kopf.OperatorRegistry) -> None:
     @kopf.index("azurejit.dev", "v1alpha1", "jitpolicies", registry=registry, id="policy_views")
-    def policy_views(
+    async def policy_views(
         name: str | None, namespace: str | None, body: kopf.Body, **_: Any
     ) -> dict[tuple[str, str], PolicyView]:
         return {(namespace or "", name or ""): policy_view(body)}
@@ -31,7 +34,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
     @kopf.index(
         "azurejit.dev", "v1alpha1", "jitpolicies", registry=registry, id="policy_governance"
     )
-    def policy_governance(
+    async def policy_governance(
         name: str | None, namespace: str | None, body: kopf.Body, **_: Any
     ) -> dict[str, tuple[int, str, str]]:
         spec = _effective(body)
@@ -46,7 +49,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
     @kopf.index(
         "azurejit.dev", "v1alpha1", "jitaccessrequests", registry=registry, id="active_claims"
     )
-    def active_claims(
+    async def active_claims(
         name: str | None, namespace: str | None, uid: str | None, status: kopf.Status, **_: Any
     ) -> dict[str, tuple[Claim, ...]]:
         if parse_phase(status.get("phase")) is not Phase.ACTIVE:

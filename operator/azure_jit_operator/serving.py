@@ -1,7 +1,14 @@
 """The operator's HTTP endpoint: /metrics for Prometheus, /healthz and /readyz for probes.
 
-One small aiohttp server on AZURE_JIT_METRICS_PORT. Liveness answers while the event loop
-runs; readiness once kopf has started and the Azure and Kubernetes clients exist.
+One small aiohttp server on AZURE_JIT_METRICS_PORT, on the operator's own event loop.
+
+- ``/healthz`` (liveness) answers while the event loop runs: a blocked loop fails it.
+- ``/readyz`` (readiness) answers 200 once kopf's startup handlers have run (the Azure and
+  Kubernetes clients exist) and 503 before. A replica paused by kopf peering stays ready: it
+  is healthy and serves /metrics, and rollouts must not wait on it.
+
+Every answer closes its connection. A scraper's idle keep-alive connection would otherwise
+be a task kopf did not start, and kopf waits 5 seconds for such tasks at every shutdown.
 """
 
 from __future__ import annotations
@@ -27,7 +34,11 @@ async def start_server(
             web.Response(text="ready") if is_ready() else web.Response(status=503, text="starting")
         )
 
+    async def no_keep_alive(_: web.Request, response: web.StreamResponse) -> None:
+        response.force_close()
+
     app = web.Application()
+    app.on_response_prepare.append(no_keep_alive)
     app.router.add_get("/metrics", make_aiohttp_handler(REGISTRY))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

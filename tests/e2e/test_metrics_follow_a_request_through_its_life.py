@@ -1,0 +1,169 @@
+"""The operator's /metrics, scraped like Prometheus does, while a request lives: open_ports is
+1 for the VM port while it is Active and 0 once it expired; the outcome counters, the open
+latency and close lag histograms and the Azure call counters move with it; a port Azure does
+not close is reported open past expiry until the operator closed it.
+
+Metrics are process-global and several operators run one after another in this pytest
+process: assertions select the test's own namespace label, or compare two scrapes.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.support.manifests import policy_manifest, port_rule, request_manifest
+from tests.support.operator import JitWorld, ts, wait_for
+from tests.support.prometheus import Scrape, http_status, scrape
+
+POLICY = policy_manifest(
+    "web-admins",
+    vms={"vm-web-01": [port_rule(22, prefixes=["198.51.100.0/24"], max_duration="3h")]},
+)
+OPEN = "azure_jit_open_ports"
+OUTCOMES = "azure_jit_requests_total"
+
+
+def _metrics(jit: JitWorld) -> Scrape:
+    return scrape(jit.operator.metrics_port)
+
+
+def _port_22(jit: JitWorld) -> dict[str, str]:
+    return {"namespace": jit.namespace, "policy": "web-admins", "vm": "vm-web-01", "port": "22"}
+
+
+def _delta(before: Scrape, after: Scrape, name: str, **labels: str) -> float:
+    return after.total(name, **labels) - before.total(name, **labels)
+
+
+def test_open_ports_is_1_while_the_request_is_active_and_0_after_expiry(jit: JitWorld) -> None:
+    jit.apply(POLICY)
+    jit.wait_policy_ready("web-admins")
+    before = _metrics(jit)
+    assert before.value(OPEN, **_port_22(jit)) is None  # nothing known about it yet
+
+    jit.apply(request_manifest("ssh-inc-4711", duration="1h"))
+    active = jit.wait_phase("ssh-inc-4711", "Active")
+    during = _metrics(jit)
+    assert during.value(OPEN, **_port_22(jit)) == 1
+    assert during.value(OUTCOMES, namespace=jit.namespace, policy="web-admins", outcome="Active")
+    assert _delta(before, during, "azure_jit_request_open_seconds_count") == 1
+    opened_in = _delta(before, during, "azure_jit_request_open_seconds_sum")
+    assert 0 < opened_in < 30
+
+    jit.jump(timedelta(hours=1, seconds=1))
+    expired = jit.wait_phase("ssh-inc-4711", "Expired")
+    after = _metrics(jit)
+    assert after.value(OPEN, **_port_22(jit)) == 0
+    assert after.value(OUTCOMES, namespace=jit.namespace, policy="web-admins", outcome="Expired")
+    assert after.value("azure_jit_ports_open_past_expiry") == 0
+    assert _delta(during, after, "azure_jit_close_lag_seconds_count") == 1
+    lag = _delta(during, after, "azure_jit_close_lag_seconds_sum")
+    recorded = (ts(expired["closedAt"]) - ts(active["expiresAt"])).total_seconds()
+    assert lag == pytest.approx(recorded, abs=1.0)  # status has second resolution
+    assert 0 < lag <= jit.operator.settings.close_grace.total_seconds()
+
+
+def test_every_azure_call_is_counted_by_operation_and_status_code(jit: JitWorld) -> None:
+    before = _metrics(jit)
+    jit.apply(POLICY)
+    jit.wait_policy_ready("web-admins")
+    jit.admin.add_fault("JitNetworkAccessPolicies_Initiate", status=429, retry_after=0, times=1)
+    jit.apply(request_manifest("ssh", duration="30m"))
+    jit.wait_phase("ssh", "Active")
+    after = _metrics(jit)
+
+    api = "azure_jit_azure_api_requests_total"
+    seen_by_azure = jit.admin.calls()
+    checked = [
+        "JitNetworkAccessPolicies_Get",
+        "JitNetworkAccessPolicies_CreateOrUpdate",
+        "JitNetworkAccessPolicies_Initiate",
+        "SecurityRules_List",
+    ]
+    for operation in checked:
+        by_status = seen_by_azure[operation]["by_status"]
+        counted = {
+            code: _delta(before, after, api, operation=operation, code=code) for code in by_status
+        }
+        assert counted == {code: float(n) for code, n in by_status.items()}, operation
+    initiate = "JitNetworkAccessPolicies_Initiate"
+    assert _delta(before, after, api, operation=initiate, code="429") == 1
+    durations = "azure_jit_azure_api_duration_seconds_count"
+    assert _delta(before, after, durations, operation=initiate) == 2
+
+
+def test_outcomes_are_counted_per_policy_and_unknown_policies_share_one_label(
+    jit: JitWorld,
+) -> None:
+    jit.apply(POLICY)
+    jit.wait_policy_ready("web-admins")
+    jit.apply(request_manifest("too-long", duration="4h"))
+    jit.apply(request_manifest("orphan", policy="policy-from-a-typo"))
+    jit.wait_phase("too-long", "Denied")
+    jit.wait_phase("orphan", "Pending")
+    jit.jump(timedelta(seconds=31))  # past the grace a request gets to wait for its policy
+    jit.wait_phase("orphan", "Denied")
+
+    outcomes = _metrics(jit).series(OUTCOMES, namespace=jit.namespace)
+    assert {(s.labels["policy"], s.labels["outcome"], s.value) for s in outcomes} == {
+        ("web-admins", "Denied", 1.0),
+        ("<unknown>", "Denied", 1.0),
+    }
+    # Labels carry no request names, no justification, no user input beyond known policies.
+    for sample in _metrics(jit).samples:
+        values = " ".join(sample.labels.values())
+        assert "policy-from-a-typo" not in values
+        assert "too-long" not in values
+        assert "INC-4711" not in values
+
+
+def test_a_request_waiting_for_its_policy_shows_as_the_oldest_pending(jit: JitWorld) -> None:
+    body = jit.apply(request_manifest("early"))
+    jit.wait_phase("early", "Pending")
+    pending = "azure_jit_oldest_pending_request_creation_timestamp_seconds"
+    created = ts(body["metadata"]["creationTimestamp"]).timestamp()
+    waiting = {"namespace": jit.namespace, "reason": "WaitingForPolicy"}
+    assert _metrics(jit).value(pending, **waiting) == created
+
+    jit.apply(POLICY)
+    jit.wait_phase("early", "Active", timeout=30)
+    assert _metrics(jit).series(pending, namespace=jit.namespace) == []
+
+
+@pytest.mark.parametrize(
+    "operator_overrides", [{"close_grace": timedelta(seconds=10)}], ids=["10s grace"]
+)
+def test_a_port_azure_leaves_open_is_reported_past_expiry_until_the_operator_closes_it(
+    jit: JitWorld,
+) -> None:
+    jit.admin.update_settings(never_revoke=True)
+    jit.apply(POLICY)
+    jit.wait_policy_ready("web-admins")
+    jit.apply(request_manifest("ssh", duration="30m"))
+    jit.wait_phase("ssh", "Active")
+    # The operator may not delete security rules (a missing Azure permission).
+    jit.admin.add_fault("SecurityRules_Delete", status=403, code="AuthorizationFailed", times=None)
+
+    jit.jump(timedelta(minutes=30, seconds=11))  # past expiresAt + close grace
+    reported = wait_for(
+        lambda: _metrics(jit).value("azure_jit_ports_open_past_expiry") == 1,
+        timeout=20,
+        what="ports_open_past_expiry to report the port Azure left open",
+    )
+    assert reported
+    assert _metrics(jit).value(OPEN, **_port_22(jit)) == 1  # still open, as observed
+    assert jit.status("JitAccessRequest", "ssh")["phase"] == "Active"
+
+    jit.admin.clear_faults()
+    jit.wait_phase("ssh", "Expired", timeout=60)
+    after = _metrics(jit)
+    assert after.value("azure_jit_ports_open_past_expiry") == 0
+    assert after.value(OPEN, **_port_22(jit)) == 0
+    assert jit.allow_rules("vm-web-01") == []
+
+
+def test_probes_answer_once_the_operator_runs(jit: JitWorld) -> None:
+    assert http_status(jit.operator.metrics_port, "/healthz") == (200, "ok")
+    assert http_status(jit.operator.metrics_port, "/readyz") == (200, "ready")

@@ -167,3 +167,22 @@ def test_a_port_azure_leaves_open_is_reported_past_expiry_until_the_operator_clo
 def test_probes_answer_once_the_operator_runs(jit: JitWorld) -> None:
     assert http_status(jit.operator.metrics_port, "/healthz") == (200, "ok")
     assert http_status(jit.operator.metrics_port, "/readyz") == (200, "ready")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="reconcile/revoke.py labels a Revoked request with spec.policyName even when no "
+    "such JitPolicy exists (user input in a label); remove this mark with the fix",
+)
+def test_deleting_a_request_that_names_a_missing_policy_counts_it_under_unknown(
+    jit: JitWorld,
+) -> None:
+    jit.apply(request_manifest("orphan", policy="policy-from-a-typo"))
+    jit.wait_phase("orphan", "Pending")
+    jit.delete("JitAccessRequest", "orphan")
+    jit.wait_gone("JitAccessRequest", "orphan")
+
+    outcomes = _metrics(jit).series(OUTCOMES, namespace=jit.namespace)
+    assert {(s.labels["policy"], s.labels["outcome"]) for s in outcomes} == {
+        ("<unknown>", "Revoked")
+    }

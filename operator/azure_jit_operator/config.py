@@ -32,6 +32,9 @@ class Settings:
     log_level: str = "INFO"
     kubeconfig: Path | None = None
     peering_name: str = "azure-jit-operator"
+    # kopf peering pauses every operator that sees a peer of higher (or equal!) priority, so
+    # replicas need distinct priorities: unset means a random one per process start.
+    peering_priority: int | None = None
     standalone: bool = False
     # off: one global identity, no Secret reads (and no RBAC on Secrets); optional: a
     # namespace's azure-jit-credential Secret overrides it; required: every namespace needs one.
@@ -70,6 +73,7 @@ class Settings:
             log_level=env.get("AZURE_JIT_LOG_LEVEL", defaults.log_level).upper(),
             kubeconfig=Path(kubeconfig) if kubeconfig else None,
             peering_name=env.get("AZURE_JIT_PEERING_NAME", defaults.peering_name),
+            peering_priority=_optional_int(env, "AZURE_JIT_PEERING_PRIORITY"),
             standalone=_flag(env, "AZURE_JIT_STANDALONE"),
             webhooks=env.get("AZURE_JIT_WEBHOOKS", defaults.webhooks).lower(),
             webhook_port=_port(env, "AZURE_JIT_WEBHOOK_PORT", defaults.webhook_port),
@@ -142,3 +146,12 @@ def _duration(env: Mapping[str, str], name: str, default: timedelta) -> timedelt
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
     return env.get(name, "").strip().lower() in ("1", "true", "yes")
+
+
+def _optional_int(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.lstrip("-").isdigit():
+        raise SettingsError(f"{name}={raw!r}: must be an integer")
+    return int(raw)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import sys
 import threading
 from collections.abc import Callable
@@ -69,6 +70,7 @@ async def run_operator(
             memo=kopf.Memo(),
             standalone=settings.standalone,
             peering_name=settings.peering_name,
+            priority=peering_priority(settings),
             clusterwide=settings.clusterwide,
             namespaces=list(settings.namespaces),
             stop_flag=stop_flag,
@@ -77,6 +79,14 @@ async def run_operator(
     finally:
         marker.cancel()
         await runner.cleanup()
+
+
+def peering_priority(settings: Settings) -> int:
+    """Distinct per replica, so exactly one of them is active (the highest) and the others
+    stand by until its peering record expires."""
+    if settings.peering_priority is not None:
+        return settings.peering_priority
+    return 1 + secrets.randbelow(1_000_000)
 
 
 def add_run_arguments(parser: Any) -> None:

@@ -138,13 +138,17 @@ def test_probes_ask_the_operator_on_its_metrics_port(
 
 
 @EVERY_OVERLAY
-def test_one_replica_stops_gracefully_before_the_next_starts(
+def test_replicas_stand_by_for_each_other_and_stop_gracefully(
     rendered: dict[str, list[Manifest]], overlay: str
 ) -> None:
     deployment = find(rendered[overlay], "Deployment")
-    # kopf pauses every operator of equal peering priority: two replicas would serve nothing.
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    # Active and standby (distinct random peering priorities); the demo's pod carries its own
+    # emulator, so it runs alone.
+    assert deployment["spec"]["replicas"] == (1 if overlay == "demo" else 2)
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxSurge"] == 0
+    budget = find(rendered[overlay], "PodDisruptionBudget")
+    assert budget["spec"] == {**budget["spec"], "minAvailable": 1}
     grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     assert grace >= GRACEFUL_STOP_SECONDS + 20, "in-flight Azure calls and status writes finish"
     env = {e["name"]: e for e in container(deployment)["env"]}

@@ -47,6 +47,9 @@ def register(
         settings.peering.name = config.peering_name
         settings.peering.mandatory = not config.standalone
         settings.peering.clusterwide = config.clusterwide
+        # Watching named namespaces needs no cluster-wide scan of namespaces and CRDs (and
+        # so no cluster-wide RBAC for it).
+        settings.scanning.disabled = not config.clusterwide
         settings.queueing.error_delays = [1, 2, 5, 10, 30, 60]
         memo.open_ports = OpenPorts()
         kube = KubeApi(make_api_client(config.kubeconfig))

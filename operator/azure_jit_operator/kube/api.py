@@ -97,6 +97,8 @@ class KubeApi:
         except ApiException as exc:
             if exc.status == 404:
                 return None
+            if exc.status == 403:
+                raise PermissionError(f"forbidden to read Secret {namespace}/{name}") from None
             raise
         data = {
             key: base64.b64decode(value).decode("utf-8", errors="replace")

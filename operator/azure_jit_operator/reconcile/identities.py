@@ -92,7 +92,18 @@ class Identities:
         now = time.monotonic()
         if cached is not None and now - cached.read_at < SECRET_CACHE_SECONDS:
             return cached
-        secret = await self._kube.read_secret(namespace, SECRET_NAME)
+        try:
+            secret = await self._kube.read_secret(namespace, SECRET_NAME)
+        except PermissionError:
+            cached = _Cached(
+                None,
+                f"the operator may not read Secret {SECRET_NAME} in namespace {namespace!r}; "
+                "grant it get on that one Secret name (deploy/: the namespace-credentials "
+                "component), or set AZURE_JIT_NAMESPACE_CREDENTIALS=off",
+                now,
+            )
+            self._secrets[namespace] = cached
+            return cached
         if secret is None:
             cached = _Cached(None, None, now)
         else:

@@ -67,7 +67,12 @@ class ArmCallObserver(AsyncHTTPPolicy):  # type: ignore[type-arg]
             response = await self.next.send(request)
             code = str(response.http_response.status_code)
             headers = response.http_response.headers
-            log.debug(
+            # Writes and failures are the audit trail (with Azure's ids for support cases);
+            # successful reads would drown it.
+            failed = not code.isdigit() or int(code) >= 400
+            level = logging.DEBUG if http.method == "GET" and not failed else logging.INFO
+            log.log(
+                level,
                 "ARM %s -> %s",
                 operation,
                 code,

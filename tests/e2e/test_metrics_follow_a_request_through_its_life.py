@@ -9,6 +9,7 @@ process: assertions select the test's own namespace label, or compare two scrape
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -37,6 +38,22 @@ def _delta(before: Scrape, after: Scrape, name: str, **labels: str) -> float:
     return after.total(name, **labels) - before.total(name, **labels)
 
 
+def _scrape_until(jit: JitWorld, holds: Callable[[Scrape], bool], *, what: str) -> Scrape:
+    """Scrape until ``holds``: the operator updates its metrics right after the status write
+    that the test saw, so the first scrape may still be a moment early."""
+    last: list[Scrape] = []
+
+    def scraped() -> Scrape | None:
+        last[:] = [_metrics(jit)]
+        return last[0] if holds(last[0]) else None
+
+    try:
+        return wait_for(scraped, timeout=10, what=what)
+    except AssertionError as exc:
+        shown = [s for s in last[0].samples if s.name.startswith("azure_jit_")] if last else []
+        raise AssertionError(f"{exc}; last scrape: {shown}") from None
+
+
 def test_open_ports_is_1_while_the_request_is_active_and_0_after_expiry(jit: JitWorld) -> None:
     jit.apply(POLICY)
     jit.wait_policy_ready("web-admins")
@@ -45,17 +62,21 @@ def test_open_ports_is_1_while_the_request_is_active_and_0_after_expiry(jit: Jit
 
     jit.apply(request_manifest("ssh-inc-4711", duration="1h"))
     active = jit.wait_phase("ssh-inc-4711", "Active")
-    during = _metrics(jit)
+    during = _scrape_until(
+        jit,
+        lambda s: _delta(before, s, "azure_jit_request_open_seconds_count") == 1,
+        what="the open latency to be observed",
+    )
     assert during.value(OPEN, **_port_22(jit)) == 1
     assert during.value(OUTCOMES, namespace=jit.namespace, policy="web-admins", outcome="Active")
-    assert _delta(before, during, "azure_jit_request_open_seconds_count") == 1
     opened_in = _delta(before, during, "azure_jit_request_open_seconds_sum")
     assert 0 < opened_in < 30
 
     jit.jump(timedelta(hours=1, seconds=1))
     expired = jit.wait_phase("ssh-inc-4711", "Expired")
-    after = _metrics(jit)
-    assert after.value(OPEN, **_port_22(jit)) == 0
+    after = _scrape_until(
+        jit, lambda s: s.value(OPEN, **_port_22(jit)) == 0, what="open_ports to drop to 0"
+    )
     assert after.value(OUTCOMES, namespace=jit.namespace, policy="web-admins", outcome="Expired")
     assert after.value("azure_jit_ports_open_past_expiry") == 0
     assert _delta(during, after, "azure_jit_close_lag_seconds_count") == 1
@@ -123,13 +144,20 @@ def test_outcomes_are_counted_per_policy_and_unknown_policies_share_one_label(
     jit.jump(timedelta(seconds=31))  # past the grace a request gets to wait for its policy
     jit.wait_phase("orphan", "Denied")
 
-    outcomes = _metrics(jit).series(OUTCOMES, namespace=jit.namespace)
-    assert {(s.labels["policy"], s.labels["outcome"], s.value) for s in outcomes} == {
-        ("web-admins", "Denied", 1.0),
-        ("<unknown>", "Denied", 1.0),
-    }
+    def outcomes(scraped: Scrape) -> set[tuple[str, str, float]]:
+        return {
+            (s.labels["policy"], s.labels["outcome"], s.value)
+            for s in scraped.series(OUTCOMES, namespace=jit.namespace)
+        }
+
+    counted = _scrape_until(
+        jit,
+        lambda s: len(outcomes(s)) == 2,
+        what="both outcomes to be counted",
+    )
+    assert outcomes(counted) == {("web-admins", "Denied", 1.0), ("<unknown>", "Denied", 1.0)}
     # Labels carry no request names, no justification, no user input beyond known policies.
-    for sample in _metrics(jit).samples:
+    for sample in counted.samples:
         values = " ".join(sample.labels.values())
         assert "policy-from-a-typo" not in values
         assert "too-long" not in values
@@ -142,11 +170,18 @@ def test_a_request_waiting_for_its_policy_shows_as_the_oldest_pending(jit: JitWo
     pending = "azure_jit_oldest_pending_request_creation_timestamp_seconds"
     created = ts(body["metadata"]["creationTimestamp"]).timestamp()
     waiting = {"namespace": jit.namespace, "reason": "WaitingForPolicy"}
-    assert _metrics(jit).value(pending, **waiting) == created
+    shown = _scrape_until(
+        jit, lambda s: s.value(pending, **waiting) is not None, what="the pending request"
+    )
+    assert shown.value(pending, **waiting) == created
 
     jit.apply(POLICY)
     jit.wait_phase("early", "Active", timeout=30)
-    assert _metrics(jit).series(pending, namespace=jit.namespace) == []
+    _scrape_until(
+        jit,
+        lambda s: s.series(pending, namespace=jit.namespace) == [],
+        what="no request to be pending any more",
+    )
 
 
 @pytest.mark.parametrize(
@@ -175,9 +210,10 @@ def test_a_port_azure_leaves_open_is_reported_past_expiry_until_the_operator_clo
 
     jit.admin.clear_faults()
     jit.wait_phase("ssh", "Expired", timeout=60)
-    after = _metrics(jit)
+    after = _scrape_until(
+        jit, lambda s: s.value(OPEN, **_port_22(jit)) == 0, what="open_ports to drop to 0"
+    )
     assert after.value("azure_jit_ports_open_past_expiry") == 0
-    assert after.value(OPEN, **_port_22(jit)) == 0
     assert jit.allow_rules("vm-web-01") == []
 
 
@@ -199,7 +235,7 @@ def test_deleting_a_request_that_names_a_missing_policy_counts_it_under_unknown(
     jit.delete("JitAccessRequest", "orphan")
     jit.wait_gone("JitAccessRequest", "orphan")
 
-    outcomes = _metrics(jit).series(OUTCOMES, namespace=jit.namespace)
-    assert {(s.labels["policy"], s.labels["outcome"]) for s in outcomes} == {
+    revoked = _metrics(jit).series(OUTCOMES, namespace=jit.namespace)
+    assert {(s.labels["policy"], s.labels["outcome"]) for s in revoked} == {
         ("<unknown>", "Revoked")
     }

@@ -178,7 +178,11 @@ def test_open_ports_is_rebuilt_from_the_nsg_after_the_operator_is_killed(
             timeout=60,
             what="the request to be Active",
         )
-        assert first.metrics().value("azure_jit_open_ports", **port_22) == 1
+        wait_for(
+            lambda: first.metrics().value("azure_jit_open_ports", **port_22) == 1,
+            timeout=10,
+            what="the first operator to report the open port",
+        )
         # The token came from the emulator's Entra endpoint, as on AKS.
         assert admin.call_count("Entra_Token") >= 1
     finally:
@@ -206,8 +210,12 @@ def test_open_ports_is_rebuilt_from_the_nsg_after_the_operator_is_killed(
             timeout=60,
             what="the revoked request to be gone",
         )
+        wait_for(
+            lambda: second.metrics().value("azure_jit_open_ports", **port_22) == 0,
+            timeout=10,
+            what="the revoked port to be reported closed",
+        )
         closed = second.metrics()
-        assert closed.value("azure_jit_open_ports", **port_22) == 0
         assert closed.value(
             "azure_jit_requests_total", namespace=namespace, policy="web-admins", outcome="Revoked"
         )

@@ -222,11 +222,6 @@ def test_probes_answer_once_the_operator_runs(jit: JitWorld) -> None:
     assert http_status(jit.operator.metrics_port, "/readyz") == (200, "ready")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reconcile/revoke.py labels a Revoked request with spec.policyName even when no "
-    "such JitPolicy exists (user input in a label); remove this mark with the fix",
-)
 def test_deleting_a_request_that_names_a_missing_policy_counts_it_under_unknown(
     jit: JitWorld,
 ) -> None:

@@ -61,6 +61,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
     @kopf.on.delete(*RESOURCE, registry=registry, id="request_deleted")
     async def request_deleted(*, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
         active_claims: kopf.Index[str, Any] = kwargs[ACTIVE_CLAIMS]
+        policy_views: kopf.Index[tuple[str, str], PolicyView] = kwargs[POLICY_VIEWS]
         rt: Runtime = memo.runtime
         obj = ObjectView.decode("JitAccessRequest", body)
         try:
@@ -69,6 +70,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
                 obj,
                 persisted=lambda vm_id: flatten(active_claims.get(vm_id.lower(), ())),
                 open_ports=memo.open_ports,
+                policy_exists=lambda name: bool(list(policy_views.get((obj.namespace, name), ()))),
             )
         except StillOpenError as exc:
             rt.revoked.discard(obj.uid)

@@ -8,6 +8,7 @@ opened is still observed open, so kopf retries the deletion.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -22,7 +23,7 @@ from azure_jit_operator.reconcile import port_ops
 from azure_jit_operator.reconcile.objects import ObjectView
 from azure_jit_operator.reconcile.open_ports import OpenPorts
 from azure_jit_operator.reconcile.recorder import Recorder, Stop
-from azure_jit_operator.reconcile.requests import PersistedClaims
+from azure_jit_operator.reconcile.requests import UNKNOWN_POLICY, PersistedClaims
 from azure_jit_operator.reconcile.runtime import Runtime
 
 
@@ -31,7 +32,12 @@ class StillOpenError(Exception):
 
 
 async def revoke_request(
-    rt: Runtime, obj: ObjectView, *, persisted: PersistedClaims, open_ports: OpenPorts
+    rt: Runtime,
+    obj: ObjectView,
+    *,
+    persisted: PersistedClaims,
+    open_ports: OpenPorts,
+    policy_exists: Callable[[str], bool],
 ) -> str:
     rt.revoked.add(obj.uid)  # from here on, the request's worker writes nothing
     try:
@@ -39,7 +45,9 @@ async def revoke_request(
     except Gone:
         return "already gone"
     status = RequestStatus.from_dict(fresh.status)
-    policy_name = str(fresh.spec.get("policyName", ""))
+    named = str(fresh.spec.get("policyName", ""))
+    # Metric labels carry only names of JitPolicies that exist, never a user's typo.
+    policy_name = named if policy_exists(named) else UNKNOWN_POLICY
     recorder = Recorder(rt, fresh, status)
     me = RequestRef(fresh.namespace, fresh.name, fresh.uid)
     if status.phase.is_terminal:

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.support.emulator",
     "tests.support.operator",
     "tests.support.prometheus",
+    "tests.support.leaks",
 ]

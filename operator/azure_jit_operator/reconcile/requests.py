@@ -109,6 +109,7 @@ class RequestWorker:
         self._backoff = 1.0
         self.az: AzureAccess  # chosen per step by _resolve_identity
         self._approval: tuple[Condition, ...] = ()  # the Approved condition, once approved
+        self._closing = False  # past expiresAt: retries must stay within the close grace
         self._live_status = live_status
 
     # -- the loop ------------------------------------------------------------------
@@ -452,6 +453,7 @@ class RequestWorker:
             )
 
     async def _expire(self, vm_id: str, mine: Sequence[Claim]) -> None:
+        self._closing = True
         expires = mine[0].expires_at
         ports = [c.port for c in mine]
         async with self.rt.ports.lock(vm_id):
@@ -554,6 +556,9 @@ class RequestWorker:
     async def _retry_later(self, failure: AzureError) -> None:
         delay = failure.retry_after if failure.retry_after else self._backoff
         self._backoff = min(self._backoff * 2, 60.0)
+        if self._closing:
+            # A port past expiry waits for nobody: retry within the close grace.
+            delay = min(delay, max(1.0, self.rt.settings.close_grace.total_seconds() / 4))
         await self._nap(delay)
 
     async def _write(

@@ -16,6 +16,8 @@ expiresAt + close grace.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +42,11 @@ class OpenPorts:
         self._retired: dict[RequestRef, frozenset[PortKey]] = {}
         self._past_expiry: dict[RequestRef, int] = {}
         self._pending: dict[RequestRef, tuple[str, str, float]] = {}  # namespace, reason, since
+        # Per (namespace, reason), a min-heap of (since, tie, request), pruned lazily: the
+        # oldest Pending request without scanning every Pending request on each change
+        # (a burst of N new requests would otherwise cost N^2).
+        self._oldest: dict[tuple[str, str], list[tuple[float, int, RequestRef]]] = {}
+        self._tie = itertools.count()
 
     # -- open ports ----------------------------------------------------------------
 
@@ -121,7 +128,11 @@ class OpenPorts:
     def waiting(self, request: RequestRef, *, namespace: str, reason: str, since: datetime) -> None:
         """The request is Pending for ``reason``; ``since`` is its creation time."""
         previous = self._pending.get(request)
-        self._pending[request] = (namespace, reason, since.timestamp())
+        entry = (namespace, reason, since.timestamp())
+        self._pending[request] = entry
+        if previous != entry:
+            heap = self._oldest.setdefault((namespace, reason), [])
+            heapq.heappush(heap, (entry[2], next(self._tie), request))
         if previous is not None and previous[:2] != (namespace, reason):
             self._refresh_pending(*previous[:2])
         self._refresh_pending(namespace, reason)
@@ -133,8 +144,16 @@ class OpenPorts:
             self._refresh_pending(*previous[:2])
 
     def _refresh_pending(self, namespace: str, reason: str) -> None:
-        times = [t for ns, r, t in self._pending.values() if (ns, r) == (namespace, reason)]
-        if times:
-            OLDEST_PENDING_REQUEST.labels(namespace, reason).set(min(times))
-            return
+        heap = self._oldest.get((namespace, reason), [])
+        while heap:
+            since, _, request = heap[0]
+            if self._pending.get(request) == (namespace, reason, since):
+                OLDEST_PENDING_REQUEST.labels(namespace, reason).set(since)
+                if len(heap) > 2 * len(self._pending) + 64:  # drop stale entries below the top
+                    live = [e for e in heap if self._pending.get(e[2]) == (namespace, reason, e[0])]
+                    heapq.heapify(live)
+                    self._oldest[(namespace, reason)] = live
+                return
+            heapq.heappop(heap)
+        self._oldest.pop((namespace, reason), None)
         OLDEST_PENDING_REQUEST.remove(namespace, reason)

@@ -169,3 +169,21 @@ def test_nobody_but_the_operator_may_write_other_status_fields(webhooks: JitWorl
     )
     assert code != 0
     assert "only the operator writes a request's status" in out
+
+
+def test_without_webhooks_a_policy_that_needs_approval_denies_rather_than_trust_the_client(
+    jit: JitWorld,
+) -> None:
+    """Nothing vouches for spec.requester or an approver's identity without the webhooks, so
+    a forged requester and forged approvals cannot open a port."""
+    jit.apply(manual_policy(required=1))
+    jit.wait_policy_ready("web-admins")
+    forged = request_manifest("forged")
+    forged["spec"]["requester"] = {"username": "somebody-else", "groups": []}
+    jit.apply(forged)
+    denied = jit.wait_phase("forged", "Denied")
+    assert (
+        jit.condition("JitAccessRequest", "forged", "Denied")["reason"] == "ApprovalNeedsWebhooks"
+    )  # type: ignore[index]
+    assert "needs the operator's admission webhooks" in denied["message"]
+    assert jit.calls("JitNetworkAccessPolicies_Initiate") == 0

@@ -310,15 +310,17 @@ def test_the_webhook_service_reaches_the_port_the_operator_serves_on(
 
 
 @pytest.mark.parametrize("combination", WITH_WEBHOOKS)
-def test_with_webhooks_one_replica_runs_and_no_disruption_budget_blocks_drains(
+def test_cert_manager_webhooks_keep_two_replicas_and_managed_ones_run_one(
     rendered: dict[str, list[Manifest]], combination: str
 ) -> None:
-    """Managed: each process has its own CA and a graceful stop empties the configurations.
-    cert-manager: a standby replica would refuse valid requests at apply time (the xfail in
-    tests/e2e/test_webhooks_components_as_the_deployed_service_account.py)."""
+    """cert-manager: both replicas serve admission with the same certificate, the standby
+    judging requests like the active one. Managed: each process makes its own CA, so one pod
+    (and no PodDisruptionBudget, which would then block every drain)."""
     objects = rendered[combination]
-    assert find(objects, "Deployment")["spec"]["replicas"] == 1
-    assert kinds(objects, "PodDisruptionBudget") == []
+    managed = combination in MANAGED
+    alone = managed or combination.startswith("demo")  # the demo's pod carries its emulator
+    assert find(objects, "Deployment")["spec"]["replicas"] == (1 if alone else 2)
+    assert bool(kinds(objects, "PodDisruptionBudget")) == (not managed)
 
 
 @pytest.mark.parametrize("combination", CERT_MANAGER[:1])
@@ -362,6 +364,7 @@ SUBJECT_ACCESS_REVIEWS = {
     "resources": ["subjectaccessreviews"],
     "verbs": ["create"],
 }
+READ_POLICIES = {"apiGroups": ["azurejit.dev"], "resources": ["jitpolicies"], "verbs": ["get"]}
 CONFIGURATIONS = ["mutatingwebhookconfigurations", "validatingwebhookconfigurations"]
 
 
@@ -370,8 +373,8 @@ CONFIGURATIONS = ["mutatingwebhookconfigurations", "validatingwebhookconfigurati
     [
         pytest.param(
             "webhooks-cert-manager",
-            [SUBJECT_ACCESS_REVIEWS],
-            id="cert-manager: only SubjectAccessReviews, no webhook configurations",
+            [SUBJECT_ACCESS_REVIEWS, READ_POLICIES],
+            id="cert-manager: SubjectAccessReviews and reading policies, no webhook configurations",
         ),
         pytest.param(
             "webhooks-managed",
@@ -388,8 +391,9 @@ CONFIGURATIONS = ["mutatingwebhookconfigurations", "validatingwebhookconfigurati
                     "verbs": ["patch"],
                 },
                 SUBJECT_ACCESS_REVIEWS,
+                READ_POLICIES,
             ],
-            id="managed: create configurations, patch azurejit.dev, SubjectAccessReviews",
+            id="managed: configurations created and patched, SubjectAccessReviews, policies read",
         ),
         pytest.param(
             "namespace-credentials",

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,23 +28,38 @@ from azure_jit_operator.domain.approvals import (
 )
 from azure_jit_operator.domain.request_rules import check_request, policy_not_found
 from azure_jit_operator.domain.specs import SpecError, parse_request_spec
-from azure_jit_operator.handlers.indexes import POLICY_VIEWS
-from azure_jit_operator.reconcile.requests import PolicyView
+from azure_jit_operator.handlers.indexes import policy_view
+from azure_jit_operator.kube.api import POLICIES, Gone, ObjectRef
 from azure_jit_operator.reconcile.runtime import Runtime
 
 RESOURCE = ("azurejit.dev", "v1alpha1", "jitaccessrequests")
+log = logging.getLogger("azure_jit_operator.admission")
 CLOCK_SKEW = timedelta(minutes=5)
 
 
 def register(registry: kopf.OperatorRegistry) -> None:
-    @kopf.on.mutate(*RESOURCE, operations=["CREATE"], registry=registry, id="stamp-requester")
+    # persistent: kopf keeps these registered while the operator restarts, so requests and
+    # decisions are refused (failurePolicy Fail) rather than accepted unchecked meanwhile.
+    @kopf.on.mutate(
+        *RESOURCE,
+        operations=["CREATE"],
+        registry=registry,
+        id="stamp-requester",
+        persistent=True,
+    )
     def stamp_requester(
         *, spec: kopf.Spec, patch: kopf.Patch, userinfo: Mapping[str, Any], **_: Any
     ) -> None:
         if not spec.get("requester"):
             patch.spec["requester"] = _requester(userinfo).to_dict()
 
-    @kopf.on.validate(*RESOURCE, operations=["CREATE"], registry=registry, id="verify-requester")
+    @kopf.on.validate(
+        *RESOURCE,
+        operations=["CREATE"],
+        registry=registry,
+        id="verify-requester",
+        persistent=True,
+    )
     def verify_requester(*, spec: kopf.Spec, userinfo: Mapping[str, Any], **_: Any) -> None:
         stamped = Requester.from_dict(spec.get("requester"))
         if stamped is None or stamped.username != userinfo.get("username"):
@@ -60,17 +76,25 @@ def register(registry: kopf.OperatorRegistry) -> None:
         id="check-against-policy",
         ignore_failures=True,
     )
-    def check_against_policy(*, spec: kopf.Spec, namespace: str | None, **kwargs: Any) -> None:
-        views: kopf.Index[tuple[str, str], PolicyView] = kwargs[POLICY_VIEWS]
+    async def check_against_policy(
+        *, spec: kopf.Spec, namespace: str | None, memo: kopf.Memo, **_: Any
+    ) -> None:
+        rt: Runtime = memo.runtime
         try:
             request = parse_request_spec(spec)
         except SpecError as exc:
             raise kopf.AdmissionError(str(exc), code=422) from None
-        found = list(views.get((namespace or "", request.policy_name), ()))
-        if not found:
+        # Read the policy from the API server, not from kopf's index: every replica serves
+        # webhooks, and a standby (paused by peering) has no index filled.
+        try:
+            body = await rt.kube.get(ObjectRef(POLICIES, namespace or "", request.policy_name))
+        except Gone:
             missing = policy_not_found(request.policy_name, namespace or "")
-            raise kopf.AdmissionError(missing.message, code=422)
-        policy = found[0]
+            raise kopf.AdmissionError(missing.message, code=422) from None
+        except Exception as exc:  # failurePolicy Ignore in spirit: the operator judges again
+            log.warning("check-against-policy could not read the JitPolicy; admitting: %s", exc)
+            return
+        policy = policy_view(body)
         if policy.spec is None:
             return  # the policy itself is invalid; the operator reports that on the request
         denial = check_request(request, policy.spec, policy_name=policy.name)
@@ -83,6 +107,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
         operations=["UPDATE"],
         registry=registry,
         id="guard-approvals",
+        persistent=True,
     )
     async def guard_approvals(
         *,
@@ -92,32 +117,45 @@ def register(registry: kopf.OperatorRegistry) -> None:
         memo: kopf.Memo,
         **kwargs: Any,
     ) -> None:
-        rt: Runtime = memo.runtime
-        old: Mapping[str, Any] | None = kwargs.get("old")  # the object before this update
-        old_status = dict((old or {}).get("status") or {})
-        new_status = dict(body.get("status") or {})
-        before = parse_records(old_status.get("approvals"))
-        after = parse_records(new_status.get("approvals"))
-        user = str(userinfo.get("username", ""))
-        if user == rt.username:
-            if before != after:
-                raise kopf.AdmissionError("the operator never changes recorded approvals", code=403)
-            return
-        if _without_approvals(old_status) != _without_approvals(new_status):
-            raise kopf.AdmissionError(
-                "only the operator writes a request's status; approvers add their decision to "
-                "status.approvals (kubectl jit approve|deny)",
-                code=403,
-            )
-        if before == after:
-            return
-        requester = Requester.from_dict((body.get("spec") or {}).get("requester"))
-        problem = check_new_decisions(before, after, user=user, requester=requester)
-        if problem is None:
-            problem = _stale_time(after[len(before) :], now=rt.clock.now())
-        if problem is not None:
-            raise kopf.AdmissionError(problem, code=403)
-        policy = str((body.get("spec") or {}).get("policyName", ""))
+        # kopf passes the object before this update as ``old``.
+        await _guard_approvals(
+            memo.runtime, body, kwargs.get("old"), userinfo, namespace=namespace or ""
+        )
+
+
+async def _guard_approvals(
+    rt: Runtime,
+    body: Mapping[str, Any],
+    old: Mapping[str, Any] | None,
+    userinfo: Mapping[str, Any],
+    *,
+    namespace: str,
+) -> None:
+    old_status = dict((old or {}).get("status") or {})
+    new_status = dict(body.get("status") or {})
+    before = parse_records(old_status.get("approvals"))
+    after = parse_records(new_status.get("approvals"))
+    user = str(userinfo.get("username", ""))
+    if user == rt.username:
+        if before != after:
+            raise kopf.AdmissionError("the operator never changes recorded approvals", code=403)
+        return
+    if _without_approvals(old_status) != _without_approvals(new_status):
+        raise kopf.AdmissionError(
+            "only the operator writes a request's status; approvers add their decision to "
+            "status.approvals (kubectl jit approve|deny)",
+            code=403,
+        )
+    if before == after:
+        return
+    requester = Requester.from_dict((body.get("spec") or {}).get("requester"))
+    problem = check_new_decisions(before, after, user=user, requester=requester)
+    if problem is None:
+        problem = _stale_time(after[len(before) :], now=rt.clock.now())
+    if problem is not None:
+        raise kopf.AdmissionError(problem, code=403)
+    policy = str((body.get("spec") or {}).get("policyName", ""))
+    try:
         allowed = await rt.authorizer.allowed(
             dict(userinfo),
             verb="approve",
@@ -125,12 +163,19 @@ def register(registry: kopf.OperatorRegistry) -> None:
             name=policy,
             namespace=namespace or "",
         )
-        if not allowed:
-            raise kopf.AdmissionError(
-                f"{user} may not approve requests under JitPolicy {policy!r}: that takes the "
-                f"'approve' verb on jitpolicies/{policy} in namespace {namespace} (RBAC)",
-                code=403,
-            )
+    except Exception as exc:  # never pass an API error (with its headers) to a user
+        log.warning("SubjectAccessReview for %s failed: %s", user, exc)
+        raise kopf.AdmissionError(
+            "cannot check right now whether you may approve (the operator could not ask "
+            "the API server); try again shortly",
+            code=503,
+        ) from None
+    if not allowed:
+        raise kopf.AdmissionError(
+            f"{user} may not approve requests under JitPolicy {policy!r}: that takes the "
+            f"'approve' verb on jitpolicies/{policy} in namespace {namespace} (RBAC)",
+            code=403,
+        )
 
 
 def _requester(userinfo: Mapping[str, Any]) -> Requester:

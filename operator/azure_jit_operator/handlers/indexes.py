@@ -6,7 +6,7 @@ a thread pool (a thread hop per watch event), a coroutine function on the event 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import kopf
@@ -65,17 +65,19 @@ def register(registry: kopf.OperatorRegistry) -> None:
         }
 
 
-def policy_view(body: kopf.Body) -> PolicyView:
+def policy_view(body: Mapping[str, Any]) -> PolicyView:
+    """A JitPolicy as requests need it, from a kopf body or an API read alike."""
+    meta = body.get("metadata") or {}
     status = body.get("status") or {}
     ready = find(parse_conditions(status.get("conditions")), "Ready")
-    generation = body.metadata.get("generation")
+    generation = meta.get("generation")
     is_ready = (
         ready is not None
         and ready.status == "True"
         and status.get("observedGeneration") == generation
     )
     return PolicyView(
-        name=str(body.metadata.get("name", "")),
+        name=str(meta.get("name", "")),
         spec=_effective(body),
         ready=is_ready,
         ready_message=ready.message if ready else "not reconciled yet",
@@ -86,10 +88,11 @@ def flatten(claims: Iterable[tuple[Claim, ...]]) -> list[Claim]:
     return [c for group in claims for c in group]
 
 
-def _effective(body: kopf.Body) -> JitPolicySpec | None:
+def _effective(body: Mapping[str, Any]) -> JitPolicySpec | None:
     """The spec with the VMs its selector resolved to at the last sync (from status)."""
+    name = str((body.get("metadata") or {}).get("name", ""))
     try:
-        spec = parse_policy_spec(body.get("spec") or {}, name=str(body.metadata.get("name", "")))
+        spec = parse_policy_spec(body.get("spec") or {}, name=name)
     except SpecError:
         return None
     resolved = [str(n) for n in (body.get("status") or {}).get("virtualMachines") or ()]

@@ -190,6 +190,15 @@ class RequestWorker:
         self, spec: JitAccessRequestSpec, policy_name: str, policy: JitPolicySpec
     ) -> bool:
         """Whether the policy's approval rules are met; records the wait or the denial."""
+        if policy.approval.mode is ApprovalMode.MANUAL and self.rt.settings.webhooks == "off":
+            # Without the admission webhooks nobody vouches for spec.requester or for the
+            # approvers' identities: approvals would be forgeable.
+            message = (
+                f"JitPolicy {policy_name!r} requires approval, which needs the operator's "
+                "admission webhooks (AZURE_JIT_WEBHOOKS=managed or external; deploy/components)"
+            )
+            await self._write(Phase.DENIED, "ApprovalNeedsWebhooks", message, policy=policy_name)
+            return False
         verdict = approval_verdict(
             policy.approval,
             requester=spec.requester,
@@ -300,7 +309,9 @@ class RequestWorker:
                     target,
                     vm_id=vm_id,
                     openings=openings,
-                    justification=_justification(spec, self.me, initiation_id),
+                    justification=_justification(
+                        spec, self.me, initiation_id, vouched=self.rt.settings.webhooks != "off"
+                    ),
                 )
             except Exception as exc:
                 failure = classify(exc)
@@ -435,7 +446,12 @@ class RequestWorker:
                     policy.spec.azure,
                     vm_id=vm_id,
                     openings=openings,
-                    justification=_justification(spec, self.me, self.status.azure.initiation_id),
+                    justification=_justification(
+                        spec,
+                        self.me,
+                        self.status.azure.initiation_id,
+                        vouched=self.rt.settings.webhooks != "off",
+                    ),
                 )
             )
         if result is not None:
@@ -591,8 +607,10 @@ def _ports(ports: Sequence[tuple[int, str]]) -> str:
     return ", ".join(str(number) for number, _ in ports)
 
 
-def _justification(spec: JitAccessRequestSpec, me: RequestRef, initiation_id: str) -> str:
+def _justification(
+    spec: JitAccessRequestSpec, me: RequestRef, initiation_id: str, *, vouched: bool
+) -> str:
     # The marker leads, so it survives any truncation on Azure's side; Activity Log readers
-    # see which Kubernetes object asked, and for whom.
-    by = f" by:{spec.requester.username}" if spec.requester else ""
+    # see which Kubernetes object asked, and for whom (only when the webhooks stamped it).
+    by = f" by:{spec.requester.username}" if spec.requester and vouched else ""
     return f"azurejit-{initiation_id} k8s:{me}{by}: {spec.justification}"[:500]

@@ -1,7 +1,8 @@
 """`kubectl auth can-i --as=system:serviceaccount:azure-jit-system:azure-jit-operator` on a
 fresh API server with an overlay installed: the operator's ServiceAccount may do what the
 lifecycle needs (tests/e2e/test_lifecycle_as_the_deployed_service_account.py proves that it is
-enough) and nothing else: no Secret at all (the namespace-credentials components add one), no RBAC, no workloads."""
+enough) and nothing else: no Secret at all (the namespace-credentials components add one),
+no RBAC, no workloads."""
 
 from __future__ import annotations
 

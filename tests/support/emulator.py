@@ -37,6 +37,7 @@ from azure_jit_operator.emulator.core import Emulator
 from azure_jit_operator.emulator.server import EmulatorServer
 from azure_jit_operator.emulator.settings import EmulatorSettings
 from azure_jit_operator.emulator.world import World, load_world
+from azure_jit_operator.localcluster.processes import wait_for as wait_until
 from tests.support.credentials import (
     DEFAULT_TOKEN,
     AsyncStaticTokenCredential,
@@ -54,20 +55,6 @@ STOP_TIMEOUT = 10.0
 _T = TypeVar("_T")
 
 
-def wait_until(
-    predicate: Callable[[], _T], *, timeout: float, interval: float = 0.05, what: str = "condition"
-) -> _T:
-    """Call ``predicate`` until it returns something truthy; fail loudly at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"{what} not reached within {timeout:g}s")
-        time.sleep(interval)  # noqa: sleep-ok
-
-
 async def eventually(
     predicate: Callable[[], Awaitable[_T]],
     *,
@@ -83,7 +70,7 @@ async def eventually(
             return result
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{what} not reached within {within:g}s")
-        await asyncio.sleep(interval)  # noqa: sleep-ok
+        await asyncio.sleep(interval)  # sleep-ok: polling until a deadline
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,10 @@ from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.network import models as net
 from azure.mgmt.network.aio import NetworkManagementClient as AsyncNetworkManagementClient
 
+from azure_jit_operator.localcluster.processes import wait_for
 from tests.integration.emulator.builders import RG
 from tests.integration.emulator.raw_arm import arm_call
-from tests.support.emulator import EmulatorEndpoint, EmulatorHandle, wait_until
+from tests.support.emulator import EmulatorEndpoint, EmulatorHandle
 
 pytestmark = pytest.mark.integration
 
@@ -128,7 +129,7 @@ def test_unpolled_operation_still_completes_in_the_background(
     def gone() -> bool:
         return not admin.state()["pendingOperations"]
 
-    wait_until(gone, timeout=5, what="background completion")
+    wait_for(gone, timeout=5, what="background completion")
     names = [r.name for r in network.security_rules.list(RG, "nsg-vm-web-01")]
     assert "allow-https-inbound" not in names
 

@@ -92,18 +92,21 @@ class NetworkAccess:
         return VmNetwork(vm_id=vm_id, nsg_ids=tuple(unique.values()), private_ips=tuple(ips))
 
     async def rules(self, nsg_id: str) -> list[SecurityRuleView]:
-        """The custom security rules of one NSG (default rules never open JIT ports)."""
+        """The custom security rules of one NSG (default rules never open JIT ports).
+
+        One ``NetworkSecurityGroups_Get`` (rules inline) rather than ``SecurityRules_List``:
+        a paged list is not a snapshot, so a rule can slip between pages while other rules
+        come and go, and a close would then be confirmed with the rule still there."""
         nsg = ResourceId(nsg_id)
-        ops = self._clients.for_subscription(nsg.subscription).network.security_rules
+        ops = self._clients.for_subscription(nsg.subscription).network.network_security_groups
         try:
-            return [
-                _rule_view(nsg_id, _rest(rule))
-                async for rule in ops.list(nsg.resource_group, nsg.name)
-            ]
+            body = _rest(await ops.get(nsg.resource_group, nsg.name))
         except ResourceNotFoundError:
             return []
         except Exception as exc:
             raise classify(exc) from exc
+        rules = body.get("properties", {}).get("securityRules") or []
+        return [_rule_view(nsg_id, rule) for rule in rules]
 
     async def delete_rule(self, nsg_id: str, rule_name: str) -> None:
         """Delete one rule and wait for the long-running operation; gone already is done."""

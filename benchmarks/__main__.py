@@ -52,6 +52,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--no-close-proposed-zero", dest="close_proposed_zero", action="store_false"
     )
+    parser.add_argument(
+        "--close-azure-revokes",
+        action="store_true",
+        default=True,
+        help="also run grace 30s with Azure revoking on time (the usual case)",
+    )
+    parser.add_argument(
+        "--no-close-azure-revokes", dest="close_azure_revokes", action="store_false"
+    )
     parser.add_argument("--peer-requests", type=int, default=20)
     parser.add_argument("--scale-policies", type=int, default=1000)
     parser.add_argument("--scale-requests", type=int, default=10000)
@@ -110,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             vms=args.open_vms,
             graces=tuple(float(g) for g in args.close_graces.split(",")),
             proposed_zero=args.close_proposed_zero,
+            azure_revokes=args.close_azure_revokes,
             progress=progress,
         ),
         "api_economy": lambda env: api_economy.run(env, progress=progress),

@@ -16,7 +16,6 @@ confirmation on the NSG; the later close is not included).
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -67,9 +66,8 @@ def run(env: Environment, *, requests: int, progress: Progress) -> dict[str, Any
         script_wall, script_cpu = [], []
         peak_rss = 0
         for i, vm in enumerate(vm_list):
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.monotonic()
-            subprocess.run(
+            child = subprocess.Popen(
                 [
                     sys.executable,
                     "-c",
@@ -87,13 +85,17 @@ def run(env: Environment, *, requests: int, progress: Progress) -> dict[str, Any
                     str(PORTS[0]),
                     f"10.200.0.{i + 1}/32",
                 ],
-                check=True,
                 env={k: v for k, v in os.environ.items() if not k.startswith("AZURE_")},
             )
+            # wait4: this child's own CPU and peak RSS (RUSAGE_CHILDREN would mix in every
+            # child waited for before, the operators of earlier benchmarks included).
+            _, status, usage = os.wait4(child.pid, 0)
+            child.returncode = os.waitstatus_to_exitcode(status)
             script_wall.append(time.monotonic() - started)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            script_cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-            peak_rss = max(peak_rss, after.ru_maxrss * 1024)
+            if child.returncode != 0:
+                raise RuntimeError(f"the peer script failed with {child.returncode}")
+            script_cpu.append(usage.ru_utime + usage.ru_stime)
+            peak_rss = max(peak_rss, usage.ru_maxrss * 1024)
         script_calls = _summarise_calls(env.admin.calls())
 
         progress(f"peer: {requests} operator requests, one after another")

@@ -88,9 +88,10 @@ def run(
             progress(f"scale: {len(long_bodies)} requests of 12h at once")
             cpu0 = operator.stats().cpu_seconds
             started = time.monotonic()
-            created = env.kube.create_many(namespace, REQUESTS, long_bodies)
-            progress(f"  created in {created:.0f}s")
-            wait_requests(watcher, long_names, "Active", timeout=3600, progress=progress)
+            with operator.sampled(f"{NAME}-requests"):
+                created = env.kube.create_many(namespace, REQUESTS, long_bodies)
+                progress(f"  created in {created:.0f}s")
+                wait_requests(watcher, long_names, "Active", timeout=3600, progress=progress)
             result["long_active_seconds"] = time.monotonic() - started
             result["long_active_cpu_seconds"] = operator.stats().cpu_seconds - cpu0
             progress(
@@ -133,16 +134,17 @@ def run(
             operator = env.start_operator(
                 namespace, probe=False, name="restarted", wait_ready=False
             )
-            ready = wait_operator_ready(operator, timeout=600)
-            resync = _wait_resync(
-                operator,
-                watcher,
-                policies=policies,
-                long_ports=len(long_names),
-                short_names=short_names,
-                since=restarted,
-                progress=progress,
-            )
+            with operator.sampled(f"{NAME}-resync"):
+                ready = wait_operator_ready(operator, timeout=600)
+                resync = _wait_resync(
+                    operator,
+                    watcher,
+                    policies=policies,
+                    long_ports=len(long_names),
+                    short_names=short_names,
+                    since=restarted,
+                    progress=progress,
+                )
             resync["ready_seconds"] = ready
             result["resync"] = resync
             result["after_resync"] = _stats(operator)

@@ -6,8 +6,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from azure_jit_operator.domain.timestamps import format_timestamp
-from tests.support import approvals
+from tests.support import admission, approvals
 from tests.support.approvals import manual_policy
 from tests.support.manifests import policy_manifest, request_manifest
 from tests.support.operator import JitWorld, wait_for
@@ -16,37 +15,26 @@ webhooks = approvals.webhooks  # the fixture: operator with admission webhooks, 
 
 
 def kubectl_as(world: JitWorld, user: str, *args: str, stdin: str | None = None) -> tuple[int, str]:
-    done = world.control_plane.kubectl(*args, "-n", world.namespace, f"--as={user}", input=stdin)
-    return done.returncode, done.stdout + done.stderr
+    return admission.kubectl_as(world.control_plane, world.namespace, user, *args, stdin=stdin)
 
 
 def create_as(world: JitWorld, user: str, manifest: dict[str, Any]) -> tuple[int, str]:
-    return kubectl_as(world, user, "create", "-f", "-", stdin=json.dumps(manifest))
+    return admission.create_as(world.control_plane, world.namespace, user, manifest)
 
 
 def decide(
     world: JitWorld, user: str, name: str, decision: str, reason: str = ""
 ) -> tuple[int, str]:
     """What `kubectl jit approve|deny` does: append one's own decision (status subresource)."""
-    current = world.status("JitAccessRequest", name).get("approvals")
-    entry = {"user": user, "decision": decision, "time": format_timestamp(world.now())}
-    if reason:
-        entry["reason"] = reason
-    ops = (
-        [{"op": "add", "path": "/status/approvals/-", "value": entry}]
-        if current is not None
-        else [{"op": "add", "path": "/status/approvals", "value": [entry]}]
-    )
-    return kubectl_as(
-        world,
+    return admission.decide_as(
+        world.control_plane,
+        world.namespace,
         user,
-        "patch",
-        "jitaccessrequest",
         name,
-        "--subresource=status",
-        "--type=json",
-        "-p",
-        json.dumps(ops),
+        decision=decision,
+        now=world.now(),
+        current=world.status("JitAccessRequest", name).get("approvals"),
+        reason=reason,
     )
 
 

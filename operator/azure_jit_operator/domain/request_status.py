@@ -8,12 +8,13 @@ without success. ``phase`` is the summary shown by ``kubectl get``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from .conditions import FALSE, TRUE, Condition, parse_conditions, remove_condition, set_condition
+from .grants import Claim, RequestRef
 from .lifecycle import Phase, check_transition, parse_phase
 from .timestamps import format_timestamp, parse_timestamp
 
@@ -106,6 +107,40 @@ class RequestStatus:
         if generation is not None:
             body["observedGeneration"] = generation
         return body
+
+
+def active_claims(
+    request: RequestRef, raw_status: Mapping[str, Any] | None
+) -> tuple[str, tuple[Claim, ...]] | None:
+    """The VM (its id lower-cased) and the port claims an Active request's persisted status
+    holds; None for any other phase, or an Active status without its Azure record."""
+    raw_status = raw_status or {}
+    if parse_phase(raw_status.get("phase")) is not Phase.ACTIVE:
+        return None
+    status = RequestStatus.from_dict(raw_status)
+    if not status.azure.vm_id or status.expires_at is None:
+        return None
+    return status.azure.vm_id.lower(), tuple(
+        Claim(request, p.number, p.source_prefix, status.expires_at) for p in status.ports
+    )
+
+
+def claims_by_vm(objects: Iterable[Mapping[str, Any]]) -> dict[str, list[Claim]]:
+    """Every Active request's claims, per VM (ids lower-cased), from JitAccessRequest objects
+    as the Kubernetes API lists them (``metadata`` and ``status`` are all that is read)."""
+    found: dict[str, list[Claim]] = {}
+    for obj in objects:
+        meta = obj.get("metadata") or {}
+        ref = RequestRef(
+            str(meta.get("namespace") or ""),
+            str(meta.get("name") or ""),
+            str(meta.get("uid") or ""),
+        )
+        held = active_claims(ref, obj.get("status"))
+        if held is not None:
+            vm_id, claims = held
+            found.setdefault(vm_id, []).extend(claims)
+    return found
 
 
 @dataclass(frozen=True, slots=True)

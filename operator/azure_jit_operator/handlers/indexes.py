@@ -1,27 +1,29 @@
-"""kopf indexes: in-memory views of all JitPolicies and Active requests, kept by kopf from
-its watch streams and fully populated before any handler runs after a (re)start.
+"""kopf indexes: in-memory views of all JitPolicies, kept by kopf from its watch streams and
+fully populated before any handler runs after a (re)start.
+
+JitAccessRequests are deliberately not indexed: kopf's readiness gate costs O(N²) in the
+number of indexed objects (one toggle per object, each change waking every waiting worker),
+so thousands of requests kept a restarted operator from handling any of them. Who holds
+which VM port is seeded instead from one LIST when first needed (``PortBook``,
+``Runtime.seed_ports``).
 
 The index functions are ``async`` although they never await: kopf runs a plain function in
 a thread pool (a thread hop per watch event), a coroutine function on the event loop."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
 from azure_jit_operator.domain.conditions import find, parse_conditions
 from azure_jit_operator.domain.governance import governance_keys
-from azure_jit_operator.domain.grants import Claim, RequestRef
-from azure_jit_operator.domain.lifecycle import Phase, parse_phase
-from azure_jit_operator.domain.request_status import RequestStatus
 from azure_jit_operator.domain.specs import JitPolicySpec, SpecError, parse_policy_spec
 from azure_jit_operator.reconcile.requests import PolicyView
 
 POLICY_VIEWS = "policy_views"
 GOVERNANCE = "policy_governance"
-ACTIVE_CLAIMS = "active_claims"
 
 
 def register(registry: kopf.OperatorRegistry) -> None:
@@ -46,24 +48,6 @@ def register(registry: kopf.OperatorRegistry) -> None:
         holder = (applied, str(body.metadata.get("creationTimestamp", "")), f"{namespace}/{name}")
         return {key: holder for _, key in governance_keys(spec)}
 
-    @kopf.index(
-        "azurejit.dev", "v1alpha1", "jitaccessrequests", registry=registry, id="active_claims"
-    )
-    async def active_claims(
-        name: str | None, namespace: str | None, uid: str | None, status: kopf.Status, **_: Any
-    ) -> dict[str, tuple[Claim, ...]]:
-        if parse_phase(status.get("phase")) is not Phase.ACTIVE:
-            return {}
-        parsed = RequestStatus.from_dict(status)
-        if not parsed.azure.vm_id or parsed.expires_at is None:
-            return {}
-        me = RequestRef(namespace or "", name or "", uid or "")
-        return {
-            parsed.azure.vm_id.lower(): tuple(
-                Claim(me, p.number, p.source_prefix, parsed.expires_at) for p in parsed.ports
-            )
-        }
-
 
 def policy_view(body: Mapping[str, Any]) -> PolicyView:
     """A JitPolicy as requests need it, from a kopf body or an API read alike."""
@@ -82,10 +66,6 @@ def policy_view(body: Mapping[str, Any]) -> PolicyView:
         ready=is_ready,
         ready_message=ready.message if ready else "not reconciled yet",
     )
-
-
-def flatten(claims: Iterable[tuple[Claim, ...]]) -> list[Claim]:
-    return [c for group in claims for c in group]
 
 
 def _effective(body: Mapping[str, Any]) -> JitPolicySpec | None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import kopf
 
-from azure_jit_operator.handlers.indexes import ACTIVE_CLAIMS, POLICY_VIEWS, flatten
+from azure_jit_operator.handlers.indexes import POLICY_VIEWS
 from azure_jit_operator.reconcile.objects import ObjectView
 from azure_jit_operator.reconcile.requests import PolicyView, RequestWorker
 from azure_jit_operator.reconcile.revoke import StillOpenError, revoke_request
@@ -35,7 +35,6 @@ def register(registry: kopf.OperatorRegistry) -> None:
     ) -> None:
         # Indexes arrive as keyword arguments named after their functions.
         policy_views: kopf.Index[tuple[str, str], PolicyView] = kwargs[POLICY_VIEWS]
-        active_claims: kopf.Index[str, Any] = kwargs[ACTIVE_CLAIMS]
         rt: Runtime = memo.runtime
         obj = ObjectView.decode("JitAccessRequest", body)
         if obj.deleting:
@@ -49,7 +48,6 @@ def register(registry: kopf.OperatorRegistry) -> None:
             rt,
             obj,
             policies=policy,
-            persisted=lambda vm_id: flatten(active_claims.get(vm_id.lower(), ())),
             open_ports=memo.open_ports,
             stopped=stopped.wait,
             is_stopped=lambda: bool(stopped),
@@ -60,7 +58,6 @@ def register(registry: kopf.OperatorRegistry) -> None:
 
     @kopf.on.delete(*RESOURCE, registry=registry, id="request_deleted")
     async def request_deleted(*, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-        active_claims: kopf.Index[str, Any] = kwargs[ACTIVE_CLAIMS]
         policy_views: kopf.Index[tuple[str, str], PolicyView] = kwargs[POLICY_VIEWS]
         rt: Runtime = memo.runtime
         obj = ObjectView.decode("JitAccessRequest", body)
@@ -68,7 +65,6 @@ def register(registry: kopf.OperatorRegistry) -> None:
             await revoke_request(
                 rt,
                 obj,
-                persisted=lambda vm_id: flatten(active_claims.get(vm_id.lower(), ())),
                 open_ports=memo.open_ports,
                 policy_exists=lambda name: bool(list(policy_views.get((obj.namespace, name), ()))),
             )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ GROUP = "azurejit.dev"
 VERSION = "v1alpha1"
 POLICIES = "jitpolicies"
 REQUESTS = "jitaccessrequests"
+LIST_PAGE_SIZE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,38 @@ class KubeApi:
             )
         except Gone:
             return
+
+    async def list_pages(
+        self, plural: str, *, namespaces: Sequence[str] = (), page_size: int = LIST_PAGE_SIZE
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every object of a kind, a page (``limit``/``continue``) at a time: cluster-wide, or
+        namespace by namespace when ``namespaces`` are given (namespaced RBAC allows no
+        cluster-wide LIST). Raises what the API raises; a caller lists again from the start."""
+        scopes: list[str | None] = list(dict.fromkeys(namespaces)) or [None]
+        for namespace in scopes:
+            token = ""
+            while True:
+                options: dict[str, Any] = {"limit": page_size}
+                if token:
+                    options["_continue"] = token
+                if namespace is None:
+                    call = functools.partial(
+                        self._custom.list_cluster_custom_object, GROUP, VERSION, plural, **options
+                    )
+                else:
+                    call = functools.partial(
+                        self._custom.list_namespaced_custom_object,
+                        GROUP,
+                        VERSION,
+                        namespace,
+                        plural,
+                        **options,
+                    )
+                page: dict[str, Any] = await self.run(call)
+                yield list(page.get("items") or ())
+                token = str((page.get("metadata") or {}).get("continue") or "")
+                if not token:
+                    break
 
     async def read_secret(self, namespace: str, name: str) -> tuple[dict[str, str], str] | None:
         """A Secret's decoded data and resourceVersion, or None when it does not exist."""

@@ -1,26 +1,39 @@
 """Who holds which VM port right now, in memory, with one lock per VM.
 
-The book is the runtime truth for shared grants: a status patch reaches kopf's index only
-after a watch event, which is too late for the next request on the same port. Each VM's
-claims are seeded once from the index (rebuilt from every request's status after a
-restart) and from then on changed only here, under that VM's lock.
+The book is the runtime truth for shared grants: a status write reaches Kubernetes (and any
+watch) only after the Azure call, which is too late for the next request on the same port.
+Before anyone reads or changes it, the book is seeded once, for every VM at once, from one
+listing of the persisted state (every Active request's status: after a restart, the only
+record of who holds what); from then on it is changed only here, under each VM's lock. A VM
+the listing did not name starts empty: any claim on it since was made through the book.
+
+Concurrent first callers share one listing; a failed one is raised to all of them and
+leaves the book unseeded, so the next caller lists again. When nobody uses the book any
+more (every request worker stopped, e.g. while a peer operator is active), it forgets
+everything and the next user seeds it afresh: a peer may have changed statuses meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from azure_jit_operator.domain.grants import Claim, RequestRef
+
+ClaimsLoader = Callable[[], Awaitable[Mapping[str, Iterable[Claim]]]]
+
+
+class NotSeededError(RuntimeError):
+    """The book was read or changed before it was seeded from the persisted state."""
 
 
 @dataclass(slots=True)
 class _VmEntry:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     claims: dict[RequestRef, tuple[Claim, ...]] = field(default_factory=dict)
-    seeded: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     verified_at: datetime | None = None
 
@@ -28,21 +41,66 @@ class _VmEntry:
 class PortBook:
     def __init__(self) -> None:
         self._vms: dict[str, _VmEntry] = {}
+        self._seeded = False
+        self._seeding: asyncio.Task[None] | None = None
+        self._users = 0
+
+    @property
+    def seeded(self) -> bool:
+        return self._seeded
+
+    @contextmanager
+    def in_use(self) -> Iterator[None]:
+        """Held by whoever may touch the book (a request's worker, a deletion); the book
+        forgets what it knows when the last one leaves."""
+        self._users += 1
+        try:
+            yield
+        finally:
+            self._users -= 1
+            if self._users == 0:
+                self._forget()
+
+    async def seed(self, load: ClaimsLoader) -> None:
+        """Fill every VM's claims from ``load`` (the persisted state), once: concurrent
+        callers await the same load; when it fails, they all raise and the next caller
+        loads again."""
+        if self._seeded:
+            return
+        if self._seeding is None:
+            self._seeding = asyncio.ensure_future(self._load(load))
+            self._seeding.add_done_callback(self._seeding_done)
+        # A caller cancelled (its daemon stopping) leaves the load running for the others.
+        await asyncio.shield(self._seeding)
+
+    async def _load(self, load: ClaimsLoader) -> None:
+        snapshot = await load()
+        for vm_id, claims in snapshot.items():
+            entry = self._vms.setdefault(vm_id.lower(), _VmEntry())
+            for claim in claims:
+                entry.claims[claim.request] = (*entry.claims.get(claim.request, ()), claim)
+        self._seeded = True
+
+    def _seeding_done(self, task: asyncio.Task[None]) -> None:
+        if self._seeding is task:
+            self._seeding = None
+        if not task.cancelled():
+            task.exception()  # retrieved here too: every awaiting caller may have gone
+
+    def _forget(self) -> None:
+        if self._seeding is not None:
+            self._seeding.cancel()
+            self._seeding = None
+        self._vms.clear()
+        self._seeded = False
 
     def _entry(self, vm_id: str) -> _VmEntry:
+        if not self._seeded:
+            raise NotSeededError("the port book is used before it was seeded")
         return self._vms.setdefault(vm_id.lower(), _VmEntry())
 
     def lock(self, vm_id: str) -> asyncio.Lock:
         return self._entry(vm_id).lock
-
-    def seed(self, vm_id: str, load: Callable[[], Iterable[Claim]]) -> None:
-        """Fill a VM's claims from persisted state the first time the VM is touched."""
-        entry = self._entry(vm_id)
-        if entry.seeded:
-            return
-        for claim in load():
-            entry.claims[claim.request] = (*entry.claims.get(claim.request, ()), claim)
-        entry.seeded = True
 
     def claims(self, vm_id: str, *, excluding: RequestRef | None = None) -> list[Claim]:
         entry = self._entry(vm_id)

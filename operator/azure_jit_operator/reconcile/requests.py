@@ -76,7 +76,6 @@ class PolicyView:
 
 
 PolicyLookup = Callable[[str, str], PolicyView | None]
-PersistedClaims = Callable[[str], list[Claim]]
 
 
 class RequestWorker:
@@ -86,7 +85,6 @@ class RequestWorker:
         obj: ObjectView,
         *,
         policies: PolicyLookup,
-        persisted: PersistedClaims,
         open_ports: OpenPorts,
         stopped: Callable[[], Awaitable[object]],
         is_stopped: Callable[[], bool],
@@ -102,7 +100,6 @@ class RequestWorker:
             may_write=lambda: obj.uid not in rt.revoked,
         )
         self._policies = policies
-        self._persisted = persisted
         self._open_ports = open_ports
         self._stopped = stopped
         self._is_stopped = is_stopped
@@ -115,6 +112,10 @@ class RequestWorker:
     # -- the loop ------------------------------------------------------------------
 
     async def run(self) -> None:
+        with self.rt.ports.in_use():
+            await self._run()
+
+    async def _run(self) -> None:
         try:
             while not self._is_stopped():
                 phase = self.status.phase
@@ -246,7 +247,7 @@ class RequestWorker:
         policy_id = policy_resource_id(
             target.subscription_id, target.resource_group, target.location, target.policy_name
         )
-        self.rt.ports.seed(vm_id, lambda: self._persisted(vm_id))
+        await self.rt.seed_ports()
         wanted = [(p.number, p.source_prefix.text) for p in spec.ports]
         async with self.rt.ports.lock(vm_id):
             now = self.rt.clock.now()
@@ -394,7 +395,7 @@ class RequestWorker:
             await self._write(Phase.EXPIRED, "StatusIncomplete", "status lost its Azure record")
             return
         mine = [Claim(self.me, p.number, p.source_prefix, expires) for p in status.ports]
-        self.rt.ports.seed(vm_id, lambda: self._persisted(vm_id))
+        await self.rt.seed_ports()
         if not self.rt.ports.holds(vm_id, self.me) and expires > self.rt.clock.now():
             async with self.rt.ports.lock(vm_id):
                 self.rt.ports.put(vm_id, self.me, mine)

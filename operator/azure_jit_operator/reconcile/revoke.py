@@ -23,7 +23,7 @@ from azure_jit_operator.reconcile import port_ops
 from azure_jit_operator.reconcile.objects import ObjectView
 from azure_jit_operator.reconcile.open_ports import OpenPorts
 from azure_jit_operator.reconcile.recorder import Recorder, Stop
-from azure_jit_operator.reconcile.requests import UNKNOWN_POLICY, PersistedClaims
+from azure_jit_operator.reconcile.requests import UNKNOWN_POLICY
 from azure_jit_operator.reconcile.runtime import Runtime
 
 
@@ -35,7 +35,17 @@ async def revoke_request(
     rt: Runtime,
     obj: ObjectView,
     *,
-    persisted: PersistedClaims,
+    open_ports: OpenPorts,
+    policy_exists: Callable[[str], bool],
+) -> str:
+    with rt.ports.in_use():
+        return await _revoke(rt, obj, open_ports=open_ports, policy_exists=policy_exists)
+
+
+async def _revoke(
+    rt: Runtime,
+    obj: ObjectView,
+    *,
     open_ports: OpenPorts,
     policy_exists: Callable[[str], bool],
 ) -> str:
@@ -59,7 +69,10 @@ async def revoke_request(
     ports = [p.number for p in status.ports] or [
         int(p["number"]) for p in fresh.spec.get("ports", [])
     ]
-    rt.ports.seed(vm_id, lambda: persisted(vm_id))
+    try:
+        await rt.seed_ports()
+    except Exception as exc:
+        raise StillOpenError(f"cannot list the requests that hold ports: {exc}") from exc
     try:
         az = await rt.azure_for(fresh.namespace)
     except CredentialError as exc:

@@ -99,7 +99,7 @@ def test_every_azure_call_is_counted_by_operation_and_status_code(jit: JitWorld)
         "JitNetworkAccessPolicies_Get",
         "JitNetworkAccessPolicies_CreateOrUpdate",
         "JitNetworkAccessPolicies_Initiate",
-        "SecurityRules_List",
+        "NetworkSecurityGroups_Get",
     ]
 
     def disagreements() -> dict[str, tuple[dict[str, float], dict[str, float]]]:

@@ -7,6 +7,7 @@ from tests.support.manifests import policy_manifest, port_rule, request_manifest
 from tests.support.operator import JitWorld
 
 INITIATE = "JitNetworkAccessPolicies_Initiate"
+NSG_READ = "NetworkSecurityGroups_Get"
 
 
 def test_requests_open_and_close_through_a_burst_of_throttling_and_outages(jit: JitWorld) -> None:
@@ -18,7 +19,7 @@ def test_requests_open_and_close_through_a_burst_of_throttling_and_outages(jit: 
     # the NSGs is throttled too.
     jit.admin.add_fault(INITIATE, status=429, retry_after=1, times=3)
     jit.admin.add_fault(INITIATE, status=503, times=2)
-    jit.admin.add_fault("SecurityRules_List", status=429, retry_after=1, times=4)
+    jit.admin.add_fault(NSG_READ, status=429, retry_after=1, times=4)
 
     jit.apply(request_manifest("one", vm="vm-web-01", duration="30m"))
     jit.apply(request_manifest("two", vm="vm-web-02", duration="30m"))
@@ -31,13 +32,15 @@ def test_requests_open_and_close_through_a_burst_of_throttling_and_outages(jit: 
     assert initiate <= 2 + 3 + 2
     history = jit.admin.state()["jitNetworkAccessPolicies"][0]["properties"]["requests"]
     assert len(history) == 2
+    assert calls[NSG_READ]["by_status"].get("429") == 4, "the NSG reads were throttled"
 
-    jit.admin.add_fault("SecurityRules_List", status=503, times=3)
+    jit.admin.add_fault(NSG_READ, status=503, times=3)
     jit.jump(timedelta(minutes=30))
     jit.wait_phase("one", "Expired", timeout=60)
     jit.wait_phase("two", "Expired", timeout=60)
     assert jit.allow_rules("vm-web-01") == []
     assert jit.allow_rules("vm-web-02") == []
+    assert jit.admin.calls()[NSG_READ]["by_status"].get("503") == 3, "the NSG reads failed"
     # No busy loop: a few reads per request and retry, not hundreds.
     total = sum(entry["total"] for entry in jit.admin.calls().values())
     assert total < 80, jit.admin.calls()

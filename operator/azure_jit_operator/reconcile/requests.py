@@ -419,9 +419,13 @@ class RequestWorker:
         recent = self.rt.ports.verified_since(vm_id, now - self.rt.settings.drift_interval)
         if recent and self._open_ports.knows(self.me):
             return
-        observed = await self._azure(
-            port_ops.observe(self.rt, self.az, vm_id, [c.port for c in mine], now=now)
-        )
+        async with self.rt.routine_checks:
+            now = self.rt.clock.now()
+            if all(now >= c.expires_at for c in mine):
+                return  # expired while waiting for a slot: the close reads the NSG itself
+            observed = await self._azure(
+                port_ops.observe(self.rt, self.az, vm_id, [c.port for c in mine], now=now)
+            )
         if observed is None:
             return
         self.rt.ports.mark_verified(vm_id, now)

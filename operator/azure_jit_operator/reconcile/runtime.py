@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from azure_jit_operator.reconcile.port_book import PortBook
 log = logging.getLogger("azure_jit_operator.ports")
 
 EventSink = Callable[[ObjectIdentity, str, str, str], None]
+# Enough to keep the NSG reads of a normal day flowing, few enough to leave the CPU free.
+ROUTINE_CHECKS_AT_ONCE = 8
 
 
 @dataclass(slots=True)
@@ -34,6 +37,12 @@ class Runtime:
     ports: PortBook = field(default_factory=PortBook)
     # uids of requests whose deletion (early revoke) has begun: their workers stop writing.
     revoked: set[str] = field(default_factory=set)
+    # Routine NSG checks of ports that are meant to be open run a few at a time, so that after
+    # a restart with thousands of Active requests the closes that are due are not queued
+    # behind thousands of reads (closing never takes a slot).
+    routine_checks: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(ROUTINE_CHECKS_AT_ONCE)
+    )
 
     async def seed_ports(self) -> None:
         """Before the PortBook is read: seed it, once, from every Active request's status in

@@ -58,4 +58,4 @@ emulator: $(VENV_STAMP) ## serve the Azure emulator on 127.0.0.1 with the defaul
 	$(VENV)/bin/azure-jit-operator emulator
 
 bench: $(VENV_STAMP) ## run the benchmarks (not part of make test)
-	$(PY) -m benchmarks
+	$(PY) -m benchmarks $(ARGS)

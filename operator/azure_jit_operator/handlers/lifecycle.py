@@ -23,6 +23,7 @@ from azure_jit_operator.reconcile.runtime import Runtime
 from azure_jit_operator.tls import LOOPBACK_HOSTS, ensure_tls_files
 
 GROUP = "azurejit.dev"
+FINALIZER = f"{GROUP}/finalizer"  # kopf's deletion guard on every object it handles
 
 
 def register(
@@ -34,7 +35,7 @@ def register(
 ) -> None:
     @kopf.on.startup(registry=registry, id="configure")
     async def configure(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-        settings.persistence.finalizer = f"{GROUP}/finalizer"
+        settings.persistence.finalizer = FINALIZER
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
             prefix=GROUP, key="last-handled-configuration"

@@ -8,6 +8,7 @@ from typing import Any
 import kopf
 
 from azure_jit_operator.handlers.indexes import POLICY_VIEWS
+from azure_jit_operator.handlers.lifecycle import FINALIZER
 from azure_jit_operator.reconcile.objects import ObjectView
 from azure_jit_operator.reconcile.requests import PolicyView, RequestWorker
 from azure_jit_operator.reconcile.revoke import StillOpenError, revoke_request
@@ -53,6 +54,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
             is_stopped=lambda: bool(stopped),
             # kopf keeps a daemon's body up to date with every watch event.
             live_status=lambda: body.get("status") or {},
+            protected=lambda: FINALIZER in (body.metadata.get("finalizers") or ()),
         )
         await worker.run()
 

@@ -59,6 +59,7 @@ from azure_jit_operator.reconcile.runtime import Runtime
 log = logging.getLogger("azure_jit_operator.requests")
 
 POLICY_GRACE = timedelta(seconds=30)  # a request may arrive just before its policy
+FINALIZER_POLL_SECONDS = 0.2
 CONFIRM_DEADLINE = timedelta(seconds=60)  # Azure applies an initiate asynchronously
 MAX_WAIT_SECONDS = 30.0
 UNKNOWN_POLICY = "<unknown>"
@@ -89,6 +90,7 @@ class RequestWorker:
         stopped: Callable[[], Awaitable[object]],
         is_stopped: Callable[[], bool],
         live_status: Callable[[], Mapping[str, Any]] = dict,
+        protected: Callable[[], bool] = lambda: True,
     ) -> None:
         self.rt = rt
         self.obj = obj
@@ -108,6 +110,7 @@ class RequestWorker:
         self._approval: tuple[Condition, ...] = ()  # the Approved condition, once approved
         self._closing = False  # past expiresAt: retries must stay within the close grace
         self._live_status = live_status
+        self._protected = protected
 
     # -- the loop ------------------------------------------------------------------
 
@@ -240,6 +243,11 @@ class RequestWorker:
     async def _open(
         self, spec: JitAccessRequestSpec, policy_name: str, policy: JitPolicySpec
     ) -> None:
+        if not self._protected():
+            # kopf adds the finalizer in the same cycle that starts this worker. Open nothing
+            # before it is on the object: a deletion in between would skip the early close.
+            await self._nap(FINALIZER_POLL_SECONDS)
+            return
         vm_rule = policy.virtual_machine(spec.virtual_machine)
         assert vm_rule is not None  # check_request guarantees it
         target = policy.azure

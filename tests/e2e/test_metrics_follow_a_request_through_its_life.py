@@ -227,6 +227,18 @@ def test_deleting_a_request_that_names_a_missing_policy_counts_it_under_unknown(
 ) -> None:
     jit.apply(request_manifest("orphan", policy="policy-from-a-typo"))
     jit.wait_phase("orphan", "Pending")
+    # Deleted once the operator guards it (before that, it goes without the operator).
+    wait_for(
+        lambda: (
+            "azurejit.dev/finalizer"
+            in (
+                (jit.get("JitAccessRequest", "orphan") or {}).get("metadata", {}).get("finalizers")
+                or []
+            )
+        ),
+        timeout=30,
+        what="the operator's finalizer on the request",
+    )
     jit.delete("JitAccessRequest", "orphan")
     jit.wait_gone("JitAccessRequest", "orphan")
 

@@ -5,6 +5,7 @@ every field the example shows (and the headers it shows)."""
 from __future__ import annotations
 
 import filecmp
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from tests.integration.emulator.raw_arm import UNSET, arm_call
 from tests.support.emulator import EmulatorHandle, run_emulator_in_process
 
 GOLDEN_WORLD = Path(__file__).resolve().parent / "golden_world.yaml"
+SPECS_SUMS = Path(__file__).resolve().parent / "azure-specs.sha256"  # sha256sum, taken once
 OPERATIONS = operations_by_example()
 _VM = (
     "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}"
@@ -166,21 +168,33 @@ async def test_example_request_is_answered_like_the_example(
 
 
 def test_spec_copy_is_verbatim() -> None:
-    if not SHARED_SPECS.is_dir():
-        pytest.skip("../shared/specs/azure is not next to this checkout")
-    comparison = filecmp.dircmp(SHARED_SPECS, SPECS)
+    """The vendored specs are byte for byte what was taken from ../shared/specs/azure: their
+    SHA-256 sums are recorded beside them, and, where that directory sits next to the
+    checkout (as on the development machines), it is compared as well."""
+    recorded = {
+        name.removeprefix("./"): digest
+        for digest, name in (
+            line.split(maxsplit=1) for line in SPECS_SUMS.read_text().splitlines() if line
+        )
+    }
+    actual = {
+        str(path.relative_to(SPECS)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in SPECS.rglob("*")
+        if path.is_file()
+    }
+    assert actual == recorded
+    if SHARED_SPECS.is_dir():
+        comparison = filecmp.dircmp(SHARED_SPECS, SPECS)
 
-    def differences(cmp: filecmp.dircmp[str]) -> list[str]:
-        found = [*cmp.left_only, *cmp.right_only, *cmp.diff_files, *cmp.funny_files]
-        for sub in cmp.subdirs.values():
-            found += differences(sub)
-        return found
+        def differences(cmp: filecmp.dircmp[str]) -> list[str]:
+            found = [*cmp.left_only, *cmp.right_only, *cmp.diff_files, *cmp.funny_files]
+            for sub in cmp.subdirs.values():
+                found += differences(sub)
+            return found
 
-    assert differences(comparison) == []
-    for path in SPECS.rglob("*"):
-        if path.is_file():
-            relative = path.relative_to(SPECS)
-            assert path.read_bytes() == (SHARED_SPECS / relative).read_bytes(), relative
+        assert differences(comparison) == []
+        for relative in actual:
+            assert (SPECS / relative).read_bytes() == (SHARED_SPECS / relative).read_bytes()
 
 
 def test_every_saved_example_is_replayed() -> None:

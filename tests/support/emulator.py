@@ -70,7 +70,7 @@ async def eventually(
             return result
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{what} not reached within {within:g}s")
-        await asyncio.sleep(interval)  # sleep-ok: polling until a deadline
+        await asyncio.sleep(interval)  # polling until a deadline (noqa: sleep-ok)
 
 
 @dataclass(frozen=True)

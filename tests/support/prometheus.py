@@ -272,7 +272,7 @@ class PrometheusServer:
                     f"timed out after {timeout:g}s waiting for {what or expr}; last result of "
                     f"{expr!r}: {result}"
                 )
-            time.sleep(0.2)  # sleep-ok: polling the query API until a deadline
+            time.sleep(0.2)  # polling the query API until a deadline (noqa: sleep-ok)
 
     def wait_for_value(
         self, expr: str, expected: float, *, timeout: float = 20.0, what: str | None = None
@@ -362,7 +362,7 @@ def start_prometheus(bin_dir: Path, work_dir: Path, *, rule_files: list[Path]) -
         if time.monotonic() >= deadline:
             server.stop()
             raise RuntimeError(f"prometheus not ready within {START_TIMEOUT:g}s:\n{server.log()}")
-        time.sleep(0.1)  # sleep-ok: polling readiness until a deadline
+        time.sleep(0.1)  # polling readiness until a deadline (noqa: sleep-ok)
 
 
 def _answers(url: str) -> bool:

@@ -39,7 +39,7 @@ def wait_for(
             return result
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{what} not reached within {timeout:g}s")
-        time.sleep(interval)  # sleep-ok: polling until a deadline
+        time.sleep(interval)  # polling until a deadline (noqa: sleep-ok)
 
 
 def free_port() -> int:

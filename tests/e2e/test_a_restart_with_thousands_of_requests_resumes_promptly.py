@@ -6,18 +6,14 @@ for indexed resources costs O(N²) wake-ups, so requests are not indexed)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from kubernetes import client as k8s
 
 from azure_jit_operator.clock import Clock
 from azure_jit_operator.domain.timestamps import format_timestamp
-from tests.support.controlplane import ControlPlane
-from tests.support.emulator import EmulatorEndpoint
 from tests.support.manifests import API_VERSION, policy_manifest, port_rule, request_manifest
 from tests.support.operator import (
     PLURALS,
@@ -36,23 +32,6 @@ POLICY = policy_manifest(
     vms={"vm-web-01": [port_rule(22, prefixes=["198.51.100.0/24", "203.0.113.0/24"])]}
 )
 FINALIZER = "azurejit.dev/finalizer"
-
-
-@pytest.fixture
-def world(
-    control_plane: ControlPlane, emulator_endpoint: EmulatorEndpoint, namespace: str
-) -> Iterator[JitWorld]:
-    admin = emulator_endpoint.sync_admin()
-    admin.reset()
-    with control_plane.api_client() as api:
-        yield JitWorld(
-            control_plane=control_plane,
-            emulator=emulator_endpoint,
-            admin=admin,
-            namespace=namespace,
-            operator=None,  # started and stopped by the test itself
-            api=api,
-        )
 
 
 def finished_request(world: JitWorld, index: int, closed: str) -> None:

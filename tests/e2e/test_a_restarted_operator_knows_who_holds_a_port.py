@@ -10,14 +10,9 @@ finalizer, so it is the persisted status alone that tells them who holds the por
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from azure_jit_operator.clock import Clock
-from tests.support.controlplane import ControlPlane
-from tests.support.emulator import EmulatorEndpoint
 from tests.support.manifests import policy_manifest, port_rule, request_manifest
 from tests.support.operator import (
     JitWorld,
@@ -34,23 +29,6 @@ POLICY = policy_manifest(
     vms={"vm-web-01": [port_rule(22, prefixes=["198.51.100.0/24", "203.0.113.0/24"])]}
 )
 FINALIZER = "azurejit.dev/finalizer"
-
-
-@pytest.fixture
-def world(
-    control_plane: ControlPlane, emulator_endpoint: EmulatorEndpoint, namespace: str
-) -> Iterator[JitWorld]:
-    admin = emulator_endpoint.sync_admin()
-    admin.reset()
-    with control_plane.api_client() as api:
-        yield JitWorld(
-            control_plane=control_plane,
-            emulator=emulator_endpoint,
-            admin=admin,
-            namespace=namespace,
-            operator=None,  # started and stopped by the test itself
-            api=api,
-        )
 
 
 def run_operator(world: JitWorld, clock: Clock) -> Any:

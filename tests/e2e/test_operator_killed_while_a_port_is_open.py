@@ -4,36 +4,14 @@ started again: it initiates nothing a second time and still closes the port on t
 This runs the real CLI as separate processes with Workload Identity against the emulator's
 Entra endpoint, and real time (a 1-minute request), because a restart is a process matter."""
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-
-from tests.support.controlplane import ControlPlane
-from tests.support.emulator import EmulatorEndpoint
 from tests.support.manifests import policy_manifest, request_manifest
 from tests.support.operator import JitWorld, OperatorProcess, start_operator_process, ts
 
 INITIATE = "JitNetworkAccessPolicies_Initiate"
 GRACE = timedelta(seconds=10)
-
-
-@pytest.fixture
-def world(
-    control_plane: ControlPlane, emulator_endpoint: EmulatorEndpoint, namespace: str
-) -> Iterator[JitWorld]:
-    admin = emulator_endpoint.sync_admin()
-    admin.reset()
-    with control_plane.api_client() as api:
-        yield JitWorld(
-            control_plane=control_plane,
-            emulator=emulator_endpoint,
-            admin=admin,
-            namespace=namespace,
-            operator=None,  # processes are started and killed by the test itself
-            api=api,
-        )
 
 
 def test_a_killed_operator_resumes_without_a_second_initiate_and_closes_on_time(

@@ -341,6 +341,24 @@ def jit_world(
 
 
 @pytest.fixture
+def world(
+    control_plane: ControlPlane, emulator_endpoint: EmulatorEndpoint, namespace: str
+) -> Iterator[JitWorld]:
+    """What ``jit`` gives, without an operator: the test starts, stops or kills its own."""
+    admin = emulator_endpoint.sync_admin()
+    admin.reset()
+    with control_plane.api_client() as api:
+        yield JitWorld(
+            control_plane=control_plane,
+            emulator=emulator_endpoint,
+            admin=admin,
+            namespace=namespace,
+            operator=None,
+            api=api,
+        )
+
+
+@pytest.fixture
 def jit(
     control_plane: ControlPlane,
     emulator_endpoint: EmulatorEndpoint,

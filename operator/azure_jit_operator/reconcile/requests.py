@@ -427,13 +427,16 @@ class RequestWorker:
         recent = self.rt.ports.verified_since(vm_id, now - self.rt.settings.drift_interval)
         if recent and self._open_ports.knows(self.me):
             return
-        async with self.rt.routine_checks:
+        expires = max((c.expires_at for c in mine), default=now)
+        if not await self._routine_slot(expires):
+            return  # expiry came first: the close reads the NSG itself
+        try:
             now = self.rt.clock.now()
-            if all(now >= c.expires_at for c in mine):
-                return  # expired while waiting for a slot: the close reads the NSG itself
             observed = await self._azure(
                 port_ops.observe(self.rt, self.az, vm_id, [c.port for c in mine], now=now)
             )
+        finally:
+            self.rt.routine_checks.release()
         if observed is None:
             return
         self.rt.ports.mark_verified(vm_id, now)
@@ -480,6 +483,25 @@ class RequestWorker:
                 f"port(s) {_ports([(c.port, c.prefix) for c in missing])} were closed in Azure "
                 "before expiresAt; re-initiated",
             )
+
+    async def _routine_slot(self, deadline: datetime) -> bool:
+        """Take a routine-check slot; False, holding none, if ``deadline`` comes first (a
+        request must not queue for a check past its expiry, when its close is due)."""
+        acquire = asyncio.ensure_future(self.rt.routine_checks.acquire())
+        try:
+            await self.rt.clock.sleep_until(deadline, interrupt=acquire)
+        except BaseException:  # the worker is cancelled: leave no slot taken
+            if acquire.done() and not acquire.cancelled():
+                self.rt.routine_checks.release()
+            acquire.cancel()
+            raise
+        if not acquire.done() or acquire.cancelled():
+            acquire.cancel()
+            return False
+        if self.rt.clock.now() >= deadline:
+            self.rt.routine_checks.release()
+            return False
+        return True
 
     async def _expire(self, vm_id: str, mine: Sequence[Claim]) -> None:
         self._closing = True

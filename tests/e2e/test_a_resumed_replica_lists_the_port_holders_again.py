@@ -9,7 +9,6 @@ resumes, a request from another source for the same port opens at once rather th
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +16,7 @@ from kubernetes import client as k8s
 
 from tests.support.controlplane import REPO_ROOT, ControlPlane, start_control_plane
 from tests.support.emulator import EmulatorEndpoint
+from tests.support.logs import LogWatch
 from tests.support.manifests import policy_manifest, port_rule, request_manifest
 from tests.support.operator import JitWorld, operator_running, operator_settings, wait_for
 
@@ -27,18 +27,6 @@ SECOND_SOURCE = "203.0.113.9/32"
 POLICY = policy_manifest(
     vms={"vm-web-01": [port_rule(22, prefixes=["198.51.100.0/24", "203.0.113.0/24"])]}
 )
-
-
-class KopfLog(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.INFO)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-    def seen(self, fragment: str) -> int:
-        return sum(fragment in m for m in self.messages)
 
 
 @pytest.fixture
@@ -67,21 +55,13 @@ def peered_cluster(control_plane: ControlPlane) -> Iterator[ControlPlane]:
 
 
 @pytest.fixture
-def kopf_log() -> Iterator[KopfLog]:
-    handler = KopfLog()
-    kopf_logger = logging.getLogger("kopf")
-    previous = kopf_logger.level
-    kopf_logger.setLevel(logging.INFO)
-    logging.getLogger().addHandler(handler)
-    try:
+def kopf_log() -> Iterator[LogWatch]:
+    with LogWatch() as handler:
         yield handler
-    finally:
-        logging.getLogger().removeHandler(handler)
-        kopf_logger.setLevel(previous)
 
 
 def test_a_replica_resuming_after_its_peer_does_not_wait_for_a_holder_that_is_gone(
-    peered_cluster: ControlPlane, emulator_endpoint: EmulatorEndpoint, kopf_log: KopfLog
+    peered_cluster: ControlPlane, emulator_endpoint: EmulatorEndpoint, kopf_log: LogWatch
 ) -> None:
     admin = emulator_endpoint.sync_admin()
     admin.reset()

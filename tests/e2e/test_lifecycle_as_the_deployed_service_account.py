@@ -7,7 +7,6 @@ live objects are judged as Argo CD (health Lua) and Flux (kstatus) would judge t
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
+from tests.support.admission import RefusalLog
 from tests.support.controlplane import (
     ControlPlane,
     service_account_kubeconfig,
@@ -37,21 +37,9 @@ from tests.support.health import (
     kstatus,
     kstatus_binary,
 )
+from tests.support.logs import LogWatch
 from tests.support.manifests import policy_manifest, port_rule, request_manifest
 from tests.support.operator import JitWorld, operator_running, wait_for
-
-
-class RefusalLog(logging.Handler):
-    """Every log record that reports the API server refusing a request (403 Forbidden)."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.WARNING)
-        self.refusals: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if "Forbidden" in message or "forbidden" in message or "403" in message:
-            self.refusals.append(f"{record.name}: {message[:300]}")
 
 
 @pytest.fixture
@@ -95,13 +83,8 @@ class Judge:
 
 @pytest.fixture
 def refusals() -> Iterator[RefusalLog]:
-    handler = RefusalLog()
-    root = logging.getLogger()
-    root.addHandler(handler)
-    try:
+    with RefusalLog() as handler:
         yield handler
-    finally:
-        root.removeHandler(handler)
 
 
 def _peers(plane: ControlPlane, overlay: str) -> dict[str, Any]:
@@ -216,20 +199,6 @@ def test_the_whole_lifecycle_runs_as_the_deployed_service_account(
     )
 
 
-class LogWatch(logging.Handler):
-    """Remembers every message, to wait for one."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.INFO)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-    def seen(self, fragment: str) -> int:
-        return sum(fragment in m for m in self.messages)
-
-
 def test_two_replicas_run_as_active_and_standby_and_the_standby_takes_over(
     fresh_cluster: ControlPlane, emulator_endpoint: EmulatorEndpoint
 ) -> None:
@@ -249,10 +218,7 @@ def test_two_replicas_run_as_active_and_standby_and_the_standby_takes_over(
     )
     admin = emulator_endpoint.sync_admin()
     admin.reset()
-    log = LogWatch()
-    logging.getLogger().addHandler(log)
-    previous_level = logging.getLogger("kopf").level
-    logging.getLogger("kopf").setLevel(logging.INFO)
+    log = LogWatch().attach()
     try:
         with (
             plane.api_client() as api,
@@ -290,5 +256,4 @@ def test_two_replicas_run_as_active_and_standby_and_the_standby_takes_over(
             jit.apply(policy_manifest("app-admins", vms={"vm-app-01": [port_rule(22)]}))
             jit.wait_policy_ready("app-admins", timeout=30)
     finally:
-        logging.getLogger().removeHandler(log)
-        logging.getLogger("kopf").setLevel(previous_level)
+        log.detach()

@@ -1,7 +1,7 @@
 """The Azure JIT policy a JitPolicy should produce, and comparison with what Azure holds.
 
 Both sides are normalised into the same plain value (sorted VMs and ports, prefixes as a
-sorted tuple, durations as timedelta) and compared with resource ids case-folded, as ARM
+sorted tuple of canonical spellings, durations as timedelta) and compared with resource ids case-folded, as ARM
 treats them, so a no-op resync writes nothing to Azure.
 """
 
@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from azure_jit_operator.domain.prefixes import canonical_prefix
 from azure_jit_operator.domain.specs import AzureTarget, JitPolicySpec
 
 
@@ -44,7 +45,7 @@ class AzurePolicyContent:
                     number=p.number,
                     protocol=p.protocol.upper() if p.protocol != "*" else "*",
                     allowed_source_address_prefixes=tuple(
-                        sorted(set(p.allowed_source_address_prefixes))
+                        sorted({canonical_prefix(x) for x in p.allowed_source_address_prefixes})
                     ),
                     max_request_access_duration=p.max_request_access_duration,
                 )

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from .prefixes import PrefixError, SourcePrefix, parse_prefix
+from .prefixes import PrefixError, SourcePrefix, canonical_prefix, parse_prefix
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -34,12 +34,17 @@ class RequestRef:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """One request's claim on one VM port: open to ``prefix`` until ``expires_at``."""
+    """One request's claim on one VM port: open to ``prefix`` until ``expires_at``.
+
+    ``prefix`` is kept in its canonical spelling, so claims compare by address, not text."""
 
     request: RequestRef
     port: int
     prefix: str
     expires_at: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prefix", canonical_prefix(self.prefix))
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,11 @@
 
 Azure JIT accepts ``*`` (any source), a single IP address, or a CIDR range. An IP address
 is treated as a host prefix (/32 or /128) so containment is one rule.
+
+Every prefix has one spelling, made here and nowhere else: ``198.51.100.7``,
+``198.51.100.7/32`` and ``::ffff:198.51.100.7`` are one source, written ``198.51.100.7/32``
+(the form ``ipaddress`` gives a network). Sources are compared, stored in status and sent to
+Azure only in that form, so two spellings of one address never wait for each other.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ class PrefixError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class SourcePrefix:
-    """A parsed prefix; ``network`` is None for ``*``."""
+    """A parsed prefix; ``network`` is None for ``*``; ``text`` is the canonical spelling."""
 
     text: str
     network: Network | None
@@ -45,13 +50,31 @@ def parse_prefix(text: str) -> SourcePrefix:
     if text == ANY:
         return SourcePrefix(text=text, network=None)
     try:
-        network = ipaddress.ip_network(text, strict=True)
+        network: Network = ipaddress.ip_network(text, strict=True)
     except ValueError as exc:
         raise PrefixError(
             f"invalid source address prefix {text!r}: use '*', an IP address such as "
             f"198.51.100.7, or a CIDR range such as 198.51.100.0/24 ({exc})"
         ) from None
-    return SourcePrefix(text=text, network=network)
+    network = _unmapped(network)
+    return SourcePrefix(text=str(network), network=network)
+
+
+def canonical_prefix(text: str) -> str:
+    """The one spelling of ``text`` (itself when it is no prefix: the caller reports it)."""
+    try:
+        return parse_prefix(text).text
+    except PrefixError:
+        return text
+
+
+def _unmapped(network: Network) -> Network:
+    """``::ffff:a.b.c.d/(96+n)`` is the IPv4 network ``a.b.c.d/n``: the same addresses."""
+    if isinstance(network, ipaddress.IPv6Network) and network.prefixlen >= 96:
+        mapped = network.network_address.ipv4_mapped
+        if mapped is not None:
+            return ipaddress.IPv4Network((mapped, network.prefixlen - 96))
+    return network
 
 
 def contained_in_any(prefix: SourcePrefix, allowed: tuple[SourcePrefix, ...]) -> bool:

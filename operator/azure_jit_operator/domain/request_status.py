@@ -16,6 +16,7 @@ from typing import Any
 from .conditions import FALSE, TRUE, Condition, parse_conditions, remove_condition, set_condition
 from .grants import Claim, RequestRef
 from .lifecycle import Phase, check_transition, parse_phase
+from .prefixes import canonical_prefix
 from .timestamps import format_timestamp, parse_timestamp
 
 OPEN = "Open"
@@ -75,7 +76,7 @@ class RequestStatus:
             ports=tuple(
                 PortState(
                     number=int(p["number"]),
-                    source_prefix=str(p.get("sourceAddressPrefix", "")),
+                    source_prefix=canonical_prefix(str(p.get("sourceAddressPrefix", ""))),
                     state=str(p.get("state", CLOSED)),
                 )
                 for p in raw.get("ports") or ()

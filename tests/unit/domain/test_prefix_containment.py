@@ -64,3 +64,18 @@ def test_containment_in_any_of_several() -> None:
 def test_bad_prefixes_are_refused_with_the_accepted_forms(text: str) -> None:
     with pytest.raises(PrefixError, match=r"use '\*', an IP address"):
         parse_prefix(text)
+
+
+@given(ipv4_networks)
+def test_each_ipv4_network_has_one_spelling_however_it_is_written(
+    network: ipaddress.IPv4Network,
+) -> None:
+    spellings = {str(network), f"::ffff:{network.network_address}/{network.prefixlen + 96}"}
+    if network.prefixlen == 32:
+        spellings.add(str(network.network_address))
+    assert {parse_prefix(s).text for s in spellings} == {str(network)}
+
+
+def test_ipv6_prefixes_keep_their_compressed_spelling() -> None:
+    assert parse_prefix("2001:0db8:0000::/32").text == "2001:db8::/32"
+    assert parse_prefix("*").text == "*"

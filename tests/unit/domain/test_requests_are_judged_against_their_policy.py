@@ -47,7 +47,7 @@ def judge(**kw: Any) -> tuple[str, str] | None:
         pytest.param(
             {"ports": [(22, "192.0.2.10")]},
             "SourcePrefixNotAllowed",
-            "source 192.0.2.10 is not inside the prefixes allowed for port 22 on vm-web-01: "
+            "source 192.0.2.10/32 is not inside the prefixes allowed for port 22 on vm-web-01: "
             "198.51.100.0/24, 203.0.113.0/24",
             id="a source outside every allowed prefix is denied",
         ),
@@ -68,7 +68,7 @@ def judge(**kw: Any) -> tuple[str, str] | None:
         pytest.param(
             {"vm": "vm-web-02", "ports": [(3389, "198.51.100.7")], "duration": "10m"},
             "SourcePrefixNotAllowed",
-            "source 198.51.100.7 is not inside the prefixes allowed for port 3389 on vm-web-02: "
+            "source 198.51.100.7/32 is not inside the prefixes allowed for port 3389 on vm-web-02: "
             "2001:db8::/32",
             id="an IPv4 source is denied where only an IPv6 range is allowed",
         ),

@@ -101,3 +101,22 @@ def test_a_grant_is_served_when_an_observed_rule_admits_its_prefix() -> None:
     assert grant_is_served(["198.51.100.7"], grant)
     assert grant_is_served(["*"], grant)
     assert not grant_is_served(["203.0.113.9", "VirtualNetwork"], grant)
+
+
+@pytest.mark.parametrize(
+    "spelling", ["198.51.100.7", "198.51.100.7/32", "::ffff:198.51.100.7", "::ffff:198.51.100.7/128"]
+)
+def test_every_spelling_of_one_address_shares_the_grant_without_waiting(spelling: str) -> None:
+    holder = claim(ALICE, "198.51.100.7/32", 60)
+    newcomer = claim(ALICE_AGAIN, spelling, 90)
+    assert busy_ports([holder], [newcomer], now=NOW) == []
+    grant = grant_for_port([holder, newcomer], 22, now=NOW)
+    assert grant is not None
+    assert grant.prefix == "198.51.100.7/32"
+    assert grant.members == (ALICE, ALICE_AGAIN)
+
+
+def test_a_mapped_network_is_the_ipv4_network_it_maps() -> None:
+    holder = claim(ALICE, "198.51.100.0/24", 60)
+    assert busy_ports([holder], [claim(BOB, "::ffff:198.51.100.0/120", 60)], now=NOW) == []
+    assert claim(BOB, "::ffff:198.51.100.0/120", 60).prefix == "198.51.100.0/24"

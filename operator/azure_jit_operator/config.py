@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
+from .domain.close_timing import MIN_CLOSE_GRACE, PRIOR_CLOSE_SECONDS, SAFETY
 from .domain.durations import DurationError, parse_kube_duration
 
 PUBLIC_ARM_ENDPOINT = "https://management.azure.com"
@@ -103,8 +104,15 @@ class Settings:
                 f"AZURE_JIT_CA_BUNDLE={self.ca_bundle}: no such file; point it at the PEM CA "
                 "bundle that signs the ARM endpoint (the emulator prints its path)"
             )
-        if self.close_grace < timedelta(seconds=2):
-            raise SettingsError("AZURE_JIT_CLOSE_GRACE: must be at least 2s")
+        if self.close_grace < MIN_CLOSE_GRACE:
+            minimum = int(MIN_CLOSE_GRACE.total_seconds())
+            raise SettingsError(
+                f"AZURE_JIT_CLOSE_GRACE={_seconds(self.close_grace)}: must be at least "
+                f"{minimum}s. Past expiresAt the operator deletes the allow rule itself (a "
+                "long-running DELETE and a confirming NSG read, budgeted at "
+                f"{PRIOR_CLOSE_SECONDS:g}s until measured, with a {SAFETY:g}x margin); a "
+                f"shorter grace is a deadline that path cannot keep. Use {minimum}s or more."
+            )
         if self.drift_interval < timedelta(seconds=5):
             raise SettingsError("AZURE_JIT_DRIFT_INTERVAL: must be at least 5s")
         if self.webhooks not in ("off", "managed", "external"):
@@ -155,3 +163,7 @@ def _optional_int(env: Mapping[str, str], name: str) -> int | None:
     if not raw.lstrip("-").isdigit():
         raise SettingsError(f"{name}={raw!r}: must be an integer")
     return int(raw)
+
+
+def _seconds(value: timedelta) -> str:
+    return f"{value.total_seconds():g}s"

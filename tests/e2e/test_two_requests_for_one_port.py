@@ -32,8 +32,12 @@ def test_a_request_from_another_source_waits_until_the_port_is_free(jit: JitWorl
     assert jit.calls("JitNetworkAccessPolicies_Initiate") == 1
 
     jit.jump(timedelta(minutes=30))
-    jit.wait_phase("alice", "Expired")
+    expired = jit.wait_phase("alice", "Expired")
     bob = jit.wait_phase("bob", "Active")
+    # The handover names the next holder and its own source, not "the same source" (Bob
+    # takes the port as soon as the clock passes Alice's expiry, before her close ends).
+    assert f"port 22 is now open to 203.0.113.9/32 for {jit.namespace}/bob" in expired["message"]
+    assert "same source" not in expired["message"]
     assert jit.open_sources("vm-web-01", 22) == ["203.0.113.9/32"]
     # Bob's hour starts when his port opened, not when he asked.
     assert ts(bob["expiresAt"]) - ts(bob["startTime"]) == timedelta(hours=1)
@@ -52,7 +56,10 @@ def test_requests_from_the_same_source_share_the_grant_until_the_later_expiry(
 
     jit.jump(timedelta(minutes=31))
     expired = jit.wait_phase("first", "Expired")
-    assert "stay open for another request from the same source" in expired["message"]
+    assert (
+        f"port 22 stays open to 198.51.100.7/32 for another request from the same source "
+        f"({jit.namespace}/second)"
+    ) in expired["message"]
     assert jit.open_sources("vm-web-01", 22) == ["198.51.100.7/32"]
     assert jit.status("JitAccessRequest", "second")["phase"] == "Active"
 
@@ -78,3 +85,24 @@ def test_revoking_the_later_member_shortens_azures_grant_to_the_remaining_one(
     jit.jump(timedelta(minutes=30, seconds=1))
     assert jit.allow_rules("vm-web-01") == []
     assert ts(short["expiresAt"]) <= jit.now()
+
+
+def test_two_spellings_of_one_address_share_the_port_without_waiting(jit: JitWorld) -> None:
+    jit.admin.update_settings(never_revoke=True)
+    jit.apply(POLICY)
+    jit.wait_policy_ready("web-admins")
+    jit.apply(request_manifest("bare", ports=[(22, "198.51.100.7")], duration="30m"))
+    bare = jit.wait_phase("bare", "Active")
+    jit.apply(request_manifest("cidr", ports=[(22, "198.51.100.7/32")], duration="1h"))
+    cidr = jit.wait_phase("cidr", "Active")
+    # One source, one spelling: in both statuses and on the NSG.
+    assert bare["ports"][0]["sourceAddressPrefix"] == "198.51.100.7/32"
+    assert cidr["ports"][0]["sourceAddressPrefix"] == "198.51.100.7/32"
+    assert jit.open_sources("vm-web-01", 22) == ["198.51.100.7/32"]
+
+    jit.jump(timedelta(minutes=31))
+    expired = jit.wait_phase("bare", "Expired")
+    assert f"for another request from the same source ({jit.namespace}/cidr)" in (
+        expired["message"]
+    )
+    assert jit.open_sources("vm-web-01", 22) == ["198.51.100.7/32"]

@@ -86,10 +86,10 @@ class AzureClients:
             self._by_subscription[key] = clients
         return clients
 
-    def throttled_for(self, subscription_id: str) -> float:
+    def throttled_for(self, subscription_id: str, bucket: str | None = None) -> float:
         """Seconds this subscription is still held back after a 429 (0 when free)."""
         clients = self._by_subscription.get(subscription_id.lower())
-        return clients.throttle.held_for if clients else 0.0
+        return clients.throttle.held_for(bucket) if clients else 0.0
 
     async def close(self) -> None:
         for clients in self._by_subscription.values():

@@ -5,7 +5,8 @@
   Azure's request ids for correlation. Headers are never logged.
 - ``SubscriptionThrottle`` holds back further calls to a subscription that ARM throttled
   until its Retry-After has passed, so one throttled subscription neither hammers ARM nor
-  delays calls to the others (each subscription has its own instance).
+  delays calls to the others (each subscription has its own instance), per ARM rate-limit
+  bucket (reads, writes, deletes).
 """
 
 from __future__ import annotations
@@ -91,20 +92,36 @@ class ArmCallObserver(AsyncHTTPPolicy):  # type: ignore[type-arg]
             )
 
 
+def rate_limit_bucket(method: str) -> str:
+    """ARM counts reads, writes and deletes against separate per-subscription limits (its
+    ``x-ms-ratelimit-remaining-subscription-{reads,writes,deletes}`` headers)."""
+    verb = method.upper()
+    if verb in ("GET", "HEAD"):
+        return "reads"
+    if verb == "DELETE":
+        return "deletes"
+    return "writes"
+
+
 class ThrottleState:
-    """When ARM last told one subscription to back off; shared by its three clients."""
+    """When ARM last told one subscription to back off, per rate-limit bucket; shared by the
+    subscription's three clients. Buckets are separate so that a throttled initiate (a write)
+    never holds back the rule DELETE that closes another request's port."""
 
     def __init__(self, *, max_hold: float = 60.0) -> None:
-        self._hold_until = 0.0
+        self._hold_until: dict[str, float] = {}
         self._max_hold = max_hold
 
-    @property
-    def held_for(self) -> float:
-        return max(0.0, self._hold_until - time.monotonic())
+    def held_for(self, bucket: str | None = None) -> float:
+        """Seconds still held back in ``bucket`` (None: the longest of any bucket)."""
+        now = time.monotonic()
+        if bucket is None:
+            return max((max(0.0, until - now) for until in self._hold_until.values()), default=0.0)
+        return max(0.0, self._hold_until.get(bucket, 0.0) - now)
 
-    def throttled(self, retry_after: float) -> None:
-        self._hold_until = max(
-            self._hold_until, time.monotonic() + min(retry_after, self._max_hold)
+    def throttled(self, retry_after: float, bucket: str) -> None:
+        self._hold_until[bucket] = max(
+            self._hold_until.get(bucket, 0.0), time.monotonic() + min(retry_after, self._max_hold)
         )
 
 
@@ -116,12 +133,14 @@ class SubscriptionThrottle(AsyncHTTPPolicy):  # type: ignore[type-arg]
         self._state = state
 
     async def send(self, request: PipelineRequest[Any]) -> PipelineResponse[Any, Any]:
-        wait = self._state.held_for
+        bucket = rate_limit_bucket(request.http_request.method)
+        wait = self._state.held_for(bucket)
         if wait > 0:
             await asyncio.sleep(wait)
         response = await self.next.send(request)
         if response.http_response.status_code == 429:
-            self._state.throttled(_seconds(response.http_response.headers.get("Retry-After")))
+            retry_after = _seconds(response.http_response.headers.get("Retry-After"))
+            self._state.throttled(retry_after, bucket)
         return response
 
 

@@ -1,8 +1,8 @@
 """The Azure JIT policy a JitPolicy should produce, and comparison with what Azure holds.
 
 Both sides are normalised into the same plain value (sorted VMs and ports, prefixes as a
-sorted tuple of canonical spellings, durations as timedelta) and compared with resource ids case-folded, as ARM
-treats them, so a no-op resync writes nothing to Azure.
+sorted tuple of canonical spellings, durations as timedelta) and compared with resource ids
+case-folded, as ARM treats them, so a no-op resync writes nothing to Azure.
 """
 
 from __future__ import annotations

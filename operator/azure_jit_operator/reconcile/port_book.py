@@ -1,11 +1,15 @@
-"""Who holds which VM port right now, in memory, with one lock per VM.
+"""Who holds which VM port right now, in memory, and whose turn it is to initiate on a VM.
 
 The book is the runtime truth for shared grants: a status write reaches Kubernetes (and any
 watch) only after the Azure call, which is too late for the next request on the same port.
 Before anyone reads or changes it, the book is seeded once, for every VM at once, from one
 listing of the persisted state (every Active request's status: after a restart, the only
-record of who holds what); from then on it is changed only here, under each VM's lock. A VM
-the listing did not name starts empty: any claim on it since was made through the book.
+record of who holds what); from then on it is changed only here. A VM the listing did not
+name starts empty: any claim on it since was made through the book.
+
+Claims are read and changed synchronously, so a check-and-claim with no await in between is
+atomic on the event loop and needs no lock. The one lock per VM only gives initiates turns
+(see ``RequestWorker._initiate``); a close never takes it, and nobody sleeps holding it.
 
 Concurrent first callers share one listing; a failed one is raised to all of them and
 leaves the book unseeded, so the next caller lists again. When nobody uses the book any
@@ -32,7 +36,7 @@ class NotSeededError(RuntimeError):
 
 @dataclass(slots=True)
 class _VmEntry:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    initiate_turn: asyncio.Lock = field(default_factory=asyncio.Lock)
     claims: dict[RequestRef, tuple[Claim, ...]] = field(default_factory=dict)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     verified_at: datetime | None = None
@@ -99,8 +103,9 @@ class PortBook:
             raise NotSeededError("the port book is used before it was seeded")
         return self._vms.setdefault(vm_id.lower(), _VmEntry())
 
-    def lock(self, vm_id: str) -> asyncio.Lock:
-        return self._entry(vm_id).lock
+    def initiating(self, vm_id: str) -> asyncio.Lock:
+        """The VM's initiate turn: held around one initiate call, never by a close."""
+        return self._entry(vm_id).initiate_turn
 
     def claims(self, vm_id: str, *, excluding: RequestRef | None = None) -> list[Claim]:
         entry = self._entry(vm_id)

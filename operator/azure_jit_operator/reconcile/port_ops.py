@@ -1,7 +1,7 @@
 """Opening and closing VM ports on Azure, and observing what the NSGs really allow.
 
-Callers hold the VM's lock from the PortBook around anything that initiates or deletes,
-so two requests for one VM never interleave their Azure calls.
+Initiates on one VM take turns (``PortBook.initiating``); deletes take no turn and never
+wait for one: a close is never queued behind another request's open.
 """
 
 from __future__ import annotations

@@ -26,9 +26,16 @@ from azure_jit_operator.azure.access import AzureAccess
 from azure_jit_operator.azure.errors import AzureError, classify
 from azure_jit_operator.domain.approvals import ApprovalMode, approval_verdict, parse_records
 from azure_jit_operator.domain.azure_policy import policy_resource_id, vm_resource_id
+from azure_jit_operator.domain.close_timing import force_close_at
 from azure_jit_operator.domain.conditions import FALSE, TRUE, Condition, find
 from azure_jit_operator.domain.credentials import CredentialError
-from azure_jit_operator.domain.grants import Claim, RequestRef, busy_ports, source_admitted
+from azure_jit_operator.domain.grants import (
+    Claim,
+    RequestRef,
+    busy_ports,
+    grant_for_port,
+    source_admitted,
+)
 from azure_jit_operator.domain.lifecycle import Phase
 from azure_jit_operator.domain.request_rules import check_request, policy_not_found
 from azure_jit_operator.domain.request_status import (
@@ -39,6 +46,7 @@ from azure_jit_operator.domain.request_status import (
     RequestStatus,
 )
 from azure_jit_operator.domain.specs import (
+    AzureTarget,
     JitAccessRequestSpec,
     JitPolicySpec,
     SpecError,
@@ -77,6 +85,14 @@ class PolicyView:
 
 
 PolicyLookup = Callable[[str, str], PolicyView | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """Azure accepted the initiate (now, or before a restart): the claims it serves."""
+
+    claims: list[Claim]
+    start: datetime
 
 
 class RequestWorker:
@@ -257,90 +273,143 @@ class RequestWorker:
         )
         await self.rt.seed_ports()
         wanted = [(p.number, p.source_prefix.text) for p in spec.ports]
-        async with self.rt.ports.lock(vm_id):
-            now = self.rt.clock.now()
-            probe = port_ops.claims_of(self.me, wanted, now + spec.duration)
-            busy = busy_ports(self.rt.ports.claims(vm_id, excluding=self.me), probe, now=now)
-            if busy:
-                first = busy[0]
-                holders = ", ".join(str(h) for h in first.holders)
-                message = (
-                    f"port {first.port} on {vm_rule.name} is open to {first.holder_prefix} for "
-                    f"{holders} until {format_timestamp(first.until)}; Azure JIT allows one "
-                    "source per port, so this request opens when that access ends (or is "
-                    "revoked)"
-                )
-                await self._write(Phase.PENDING, "WaitingForPort", message, clear_intent=True)
-                wait = min(MAX_WAIT_SECONDS, (first.until - now).total_seconds() + 0.5)
-                await self._wait_for_port(vm_id, wait)
-                return
-            initiation_id = self.status.azure.initiation_id or uuid.uuid4().hex[:12]
-            start = now.replace(microsecond=0)
-            expires = start + spec.duration
-            mine = port_ops.claims_of(self.me, wanted, expires)
-            azure = AzureRecord(policy_id=policy_id, vm_id=vm_id, initiation_id=initiation_id)
-            if not self.status.azure.initiation_id:
-                # The intent lands in Kubernetes before the initiate reaches Azure.
-                await self._write(
-                    Phase.PENDING,
-                    "Initiating",
-                    f"opening port(s) {_ports(wanted)} on {vm_rule.name}",
-                    azure=azure,
-                    start_time=start,
-                    expires_at=expires,
-                )
-            else:
-                snapshot = await self._azure(self.az.jit.get(target), policy=policy_name)
-                if snapshot is None:
-                    return
-                if snapshot.initiation_marked(initiation_id) is not None:
-                    # The last operator's initiate did reach Azure: adopt it, never repeat it.
-                    start = self.status.start_time or start
-                    expires = self.status.expires_at or expires
-                    mine = port_ops.claims_of(self.me, wanted, expires)
-                    self.rt.ports.put(vm_id, self.me, mine)
-                    await self._confirm_and_activate(vm_id, policy_name, vm_rule.name, mine, start)
-                    return
-                await self._write(
-                    Phase.PENDING,
-                    "Initiating",
-                    f"opening port(s) {_ports(wanted)} on {vm_rule.name}",
-                    azure=azure,
-                    start_time=start,
-                    expires_at=expires,
-                )
-            openings = port_ops.openings_for(
-                self.rt.ports.claims(vm_id, excluding=self.me), mine, now=now
+        # Check the port and reserve it with no await in between: on one event loop that is
+        # atomic, so two requests for different sources never both find a port free, and no
+        # lock is held while this request waits, retries or polls (a close never waits for
+        # it). The reservation is a claim like any other: closes on this VM leave a rule for
+        # this source alone while the initiate is under way.
+        now = self.rt.clock.now()
+        probe = port_ops.claims_of(self.me, wanted, now + spec.duration)
+        busy = busy_ports(self.rt.ports.claims(vm_id, excluding=self.me), probe, now=now)
+        if busy:
+            first = busy[0]
+            holders = ", ".join(str(h) for h in first.holders)
+            message = (
+                f"port {first.port} on {vm_rule.name} is open to {first.holder_prefix} for "
+                f"{holders} until {format_timestamp(first.until)}; Azure JIT allows one "
+                "source per port, so this request opens when that access ends (or is "
+                "revoked)"
             )
+            await self._write(Phase.PENDING, "WaitingForPort", message, clear_intent=True)
+            wait = min(MAX_WAIT_SECONDS, (first.until - now).total_seconds() + 0.5)
+            await self._wait_for_port(vm_id, wait)
+            return
+        initiation_id = self.status.azure.initiation_id or uuid.uuid4().hex[:12]
+        start = now.replace(microsecond=0)
+        reservation = port_ops.claims_of(self.me, wanted, start + spec.duration)
+        self.rt.ports.put(vm_id, self.me, reservation)
+        try:
+            outcome = await self._initiate_reserved(
+                spec,
+                policy_name,
+                target,
+                vm_name=vm_rule.name,
+                azure=AzureRecord(policy_id=policy_id, vm_id=vm_id, initiation_id=initiation_id),
+                wanted=wanted,
+                start=start,
+            )
+        except BaseException:
+            self.rt.ports.drop(vm_id, self.me)  # nothing known to be open: release the port
+            raise
+        if not isinstance(outcome, Opened):
+            # Refused, or it may have reached Azure (the next pass reads the history before
+            # initiating again). Either way the port is released before any back-off.
+            self.rt.ports.drop(vm_id, self.me)
+            if outcome is not None:
+                await self._retry_later(outcome)
+            return
+        self.rt.ports.put(vm_id, self.me, outcome.claims)
+        await self._confirm_and_activate(
+            vm_id, policy_name, vm_rule.name, outcome.claims, outcome.start
+        )
+
+    async def _initiate_reserved(
+        self,
+        spec: JitAccessRequestSpec,
+        policy_name: str,
+        target: AzureTarget,
+        *,
+        vm_name: str,
+        azure: AzureRecord,
+        wanted: Sequence[tuple[int, str]],
+        start: datetime,
+    ) -> Opened | AzureError | None:
+        """Initiate (or adopt the last operator's initiate); Opened, a passing failure to
+        retry after, or None once a refusal is recorded. Sleeps nowhere."""
+        vm_id = azure.vm_id
+        if self.status.azure.initiation_id:
             try:
-                await port_ops.initiate(
-                    self.az,
-                    target,
-                    vm_id=vm_id,
-                    openings=openings,
-                    justification=_justification(
-                        spec, self.me, initiation_id, vouched=self.rt.settings.webhooks != "off"
-                    ),
-                )
+                snapshot = await self.az.jit.get(target)
             except Exception as exc:
-                failure = classify(exc)
-                RECONCILE_ERRORS_TOTAL.labels(kind=failure.kind.value).inc()
-                if not failure.retryable:
-                    await self._write(
-                        Phase.FAILED,
-                        "AzureRejected",
-                        f"Azure refused to open the port(s): {failure}",
-                        policy=policy_name,
-                    )
-                    return
-                # Maybe it reached Azure: the next pass reads the history before retrying.
+                return self._failure(exc)
+            if snapshot is not None and snapshot.initiation_marked(azure.initiation_id):
+                # The last operator's initiate did reach Azure: adopt it, never repeat it.
+                start = self.status.start_time or start
+                expires = self.status.expires_at or start + spec.duration
+                return Opened(port_ops.claims_of(self.me, wanted, expires), start)
+        expires = start + spec.duration
+        mine = port_ops.claims_of(self.me, wanted, expires)
+        # The intent lands in Kubernetes before the initiate reaches Azure.
+        await self._write(
+            Phase.PENDING,
+            "Initiating",
+            f"opening port(s) {_ports(wanted)} on {vm_name}",
+            azure=azure,
+            start_time=start,
+            expires_at=expires,
+        )
+        justification = _justification(
+            spec, self.me, azure.initiation_id, vouched=self.rt.settings.webhooks != "off"
+        )
+        try:
+            await self._initiate(target, vm_id, mine, justification)
+        except Exception as exc:
+            failure = self._failure(exc)
+            if not failure.retryable:
                 await self._write(
-                    Phase.PENDING, "AzureUnavailable", f"Azure is unavailable ({failure}); retrying"
+                    Phase.FAILED,
+                    "AzureRejected",
+                    f"Azure refused to open the port(s): {failure}",
+                    policy=policy_name,
                 )
-                await self._retry_later(failure)
-                return
-            self.rt.ports.put(vm_id, self.me, mine)
-            await self._confirm_and_activate(vm_id, policy_name, vm_rule.name, mine, start)
+                return None
+            await self._write(
+                Phase.PENDING, "AzureUnavailable", f"Azure is unavailable ({failure}); retrying"
+            )
+            return failure
+        return Opened(mine, start)
+
+    async def _initiate(
+        self, target: AzureTarget, vm_id: str, mine: Sequence[Claim], justification: str
+    ) -> None:
+        """One initiate for ``mine``, serialised with the other initiates on this VM.
+
+        Initiates on one VM take turns so that each computes Azure's end time from the claims
+        the previous one left (a same-source grant ends at its latest member's expiry). The
+        turn covers that computation and the one HTTP call (the SDK does not retry
+        initiates), nothing else: any wait for ARM's write throttle happens before it.
+        Closes never take a turn. A rule DELETE can therefore meet an initiate on the same
+        port, and the close wins: it deletes only rules that no claim covers (this request's
+        claim covers its own), and if Azure rewrites a rule the DELETE is removing, the
+        port ends up closed, this request's confirm or drift check finds its rule missing and
+        initiates again. Closed-and-healed is safe; open past a deadline is not.
+        """
+        held = self.az.clients.throttled_for(target.subscription_id, "writes")
+        if held > 0:
+            await self._nap(held)
+        async with self.rt.ports.initiating(vm_id):
+            openings = port_ops.openings_for(
+                self.rt.ports.claims(vm_id, excluding=self.me), mine, now=self.rt.clock.now()
+            )
+            await port_ops.initiate(
+                self.az, target, vm_id=vm_id, openings=openings, justification=justification
+            )
+
+    def _failure(self, exc: BaseException) -> AzureError:
+        failure = classify(exc)
+        RECONCILE_ERRORS_TOTAL.labels(kind=failure.kind.value).inc()
+        log.warning("Azure call failed for %s: %s", self.obj, failure)
+        return failure
 
     async def _wait_for_port(self, vm_id: str, seconds: float) -> None:
         waiter = asyncio.ensure_future(self.rt.ports.wait_for_change(vm_id))
@@ -353,7 +422,8 @@ class RequestWorker:
     async def _confirm_and_activate(
         self, vm_id: str, policy_name: str, vm_name: str, mine: Sequence[Claim], start: datetime
     ) -> None:
-        """Called under the VM lock: wait until the NSG shows the rules, then go Active."""
+        """Wait until the NSG shows the rules, then go Active (holding no lock: a slow apply
+        on Azure's side delays only this request)."""
         deadline = self.rt.clock.now() + CONFIRM_DEADLINE
         ports = [c.port for c in mine]
         while True:
@@ -405,8 +475,7 @@ class RequestWorker:
         mine = [Claim(self.me, p.number, p.source_prefix, expires) for p in status.ports]
         await self.rt.seed_ports()
         if not self.rt.ports.holds(vm_id, self.me) and expires > self.rt.clock.now():
-            async with self.rt.ports.lock(vm_id):
-                self.rt.ports.put(vm_id, self.me, mine)
+            self.rt.ports.put(vm_id, self.me, mine)
         while self.rt.clock.now() < expires:
             await self._verify(vm_id, mine)
             # Until this worker has seen the NSG (e.g. Azure failed right after a restart),
@@ -451,38 +520,27 @@ class RequestWorker:
         policy = self._policies(self.obj.namespace, str(self.obj.spec.get("policyName", "")))
         if policy is None or policy.spec is None:
             return
-        async with self.rt.ports.lock(vm_id):
-            openings = port_ops.openings_for(
-                self.rt.ports.claims(vm_id, excluding=self.me), missing, now=now
-            )
-            spec = parse_request_spec(self.obj.spec)
-            result = await self._azure(
-                port_ops.initiate(
-                    self.az,
-                    policy.spec.azure,
-                    vm_id=vm_id,
-                    openings=openings,
-                    justification=_justification(
-                        spec,
-                        self.me,
-                        self.status.azure.initiation_id,
-                        vouched=self.rt.settings.webhooks != "off",
-                    ),
-                )
-            )
-        if result is not None:
-            # Azure accepted the re-initiate and applies it within seconds: report the ports
-            # open now rather than closed until the next verification reads them.
-            self._observed(
-                *self._labels(), [c.port for c in mine], open_ports=[c.port for c in mine]
-            )
-            self.rt.post_event(
-                self.obj.identity,
-                "Warning",
-                "Reopened",
-                f"port(s) {_ports([(c.port, c.prefix) for c in missing])} were closed in Azure "
-                "before expiresAt; re-initiated",
-            )
+        spec = parse_request_spec(self.obj.spec)
+        vouched = self.rt.settings.webhooks != "off"
+        justification = _justification(
+            spec, self.me, self.status.azure.initiation_id, vouched=vouched
+        )
+        try:
+            await self._initiate(policy.spec.azure, vm_id, missing, justification)
+        except Exception as exc:
+            await self._retry_later(self._failure(exc))  # holding nothing
+            return
+        self._backoff = 1.0
+        # Azure accepted the re-initiate and applies it within seconds: report the ports
+        # open now rather than closed until the next verification reads them.
+        self._observed(*self._labels(), [c.port for c in mine], open_ports=[c.port for c in mine])
+        self.rt.post_event(
+            self.obj.identity,
+            "Warning",
+            "Reopened",
+            f"port(s) {_ports([(c.port, c.prefix) for c in missing])} were closed in Azure "
+            "before expiresAt; re-initiated",
+        )
 
     async def _routine_slot(self, deadline: datetime) -> bool:
         """Take a routine-check slot; False, holding none, if ``deadline`` comes first (a
@@ -504,60 +562,59 @@ class RequestWorker:
         return True
 
     async def _expire(self, vm_id: str, mine: Sequence[Claim]) -> None:
+        """Close: give Azure time to revoke, delete what it left, confirm on the NSG.
+
+        Nothing here waits for another request: the claim is dropped at once (no lock), and
+        the reads and deletes take no turn, slot or lock (see ``_initiate`` for a delete
+        that meets an initiate)."""
         self._closing = True
         expires = mine[0].expires_at
         ports = [c.port for c in mine]
-        async with self.rt.ports.lock(vm_id):
-            self.rt.ports.drop(vm_id, self.me)
+        subscription = _subscription_of(vm_id)
+        self.rt.ports.drop(vm_id, self.me)
         grace = self.rt.settings.close_grace
-        force_at = expires + grace / 2
+        deadline = expires + grace
         poll = max(1.0, grace.total_seconds() / 8)
         policy_name, vm_name = self._labels()
+        forcing_since: datetime | None = None
         while True:
             now = self.rt.clock.now()
+            force_at = force_close_at(expires, grace, self.rt.close_timings.estimate(subscription))
             observed = await self._azure(port_ops.observe(self.rt, self.az, vm_id, ports, now=now))
-            if observed is not None:
-                still_open = [p for p, o in observed.items() if o.beyond_grant]
-                self._observed(
-                    policy_name,
-                    vm_name,
-                    ports,
-                    open_ports=[p for p, o in observed.items() if o.rules],
+            if observed is None:
+                # Cannot tell: past the deadline that counts as open (the alert fires).
+                self._open_ports.past_expiry(self.me, len(ports) if now >= deadline else 0)
+                continue
+            still_open = [p for p, o in observed.items() if o.beyond_grant]
+            self._observed(
+                policy_name, vm_name, ports, open_ports=[p for p, o in observed.items() if o.rules]
+            )
+            self._open_ports.past_expiry(self.me, len(still_open) if now >= deadline else 0)
+            if not still_open:
+                break
+            if now >= force_at:
+                forcing_since = forcing_since or now
+                await self._azure(
+                    port_ops.close_beyond_grants(self.rt, self.az, vm_id, still_open, now=now)
                 )
-                self._open_ports.past_expiry(
-                    self.me, len(still_open) if now >= expires + grace else 0
-                )
-                if not still_open:
-                    break
-                if now >= force_at:
-                    async with self.rt.ports.lock(vm_id):
-                        await self._azure(
-                            port_ops.close_beyond_grants(
-                                self.rt, self.az, vm_id, still_open, now=now
-                            )
-                        )
-                    continue
+                continue
             await self._nap(min(poll, max(0.0, (force_at - now).total_seconds())) or poll)
         closed = self.rt.clock.now()
+        if forcing_since is not None:
+            # What deleting took, so the next close on this subscription starts in time.
+            self.rt.close_timings.record(subscription, (closed - forcing_since).total_seconds())
         self._open_ports.past_expiry(self.me, 0)
         CLOSE_LAG_SECONDS.observe(max(0.0, (closed - expires).total_seconds()))
-        async with self.rt.ports.lock(vm_id):
-            still_held = [c.port for c in self.rt.ports.claims(vm_id) if c.port in ports]
-            note = (
-                f"; port(s) {','.join(map(str, sorted(set(still_held))))} stay open for another "
-                "request from the same source"
-                if still_held
-                else ""
-            )
-            await self._write(
-                Phase.EXPIRED,
-                "Expired",
-                f"access to {vm_name} ended at {format_timestamp(expires)}; rule(s) confirmed "
-                f"gone from the NSG{note}",
-                policy=policy_name,
-                closed_at=closed,
-                ports=tuple(replace(p, state=CLOSED) for p in self.status.ports),
-            )
+        note = _handover_note(self.rt.ports.claims(vm_id), mine, now=closed)
+        await self._write(
+            Phase.EXPIRED,
+            "Expired",
+            f"access to {vm_name} ended at {format_timestamp(expires)}; rule(s) confirmed "
+            f"gone from the NSG{note}",
+            policy=policy_name,
+            closed_at=closed,
+            ports=tuple(replace(p, state=CLOSED) for p in self.status.ports),
+        )
         self._open_ports.closed(self.me)
 
     # -- Terminal --------------------------------------------------------------------
@@ -629,6 +686,29 @@ class RequestWorker:
     @property
     def status(self) -> RequestStatus:
         return self.recorder.status
+
+
+def _subscription_of(vm_id: str) -> str:
+    parts = vm_id.split("/")
+    return parts[2].lower() if len(parts) > 2 else ""
+
+
+def _handover_note(held: Sequence[Claim], mine: Sequence[Claim], *, now: datetime) -> str:
+    """Who has this request's ports now, by name and source (empty when nobody)."""
+    notes = []
+    for claim in mine:
+        grant = grant_for_port(held, claim.port, now=now)
+        if grant is None:
+            continue
+        holders = ", ".join(str(m) for m in grant.members)
+        if grant.prefix == claim.prefix:
+            notes.append(
+                f"port {claim.port} stays open to {grant.prefix} for another request from "
+                f"the same source ({holders})"
+            )
+        else:
+            notes.append(f"port {claim.port} is now open to {grant.prefix} for {holders}")
+    return "; " + "; ".join(notes) if notes else ""
 
 
 def _ready_since(status: RequestStatus) -> datetime | None:

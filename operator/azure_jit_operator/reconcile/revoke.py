@@ -15,7 +15,7 @@ from typing import Any
 from azure_jit_operator.azure.errors import classify
 from azure_jit_operator.domain.azure_policy import parse_policy_id
 from azure_jit_operator.domain.credentials import CredentialError
-from azure_jit_operator.domain.grants import RequestRef
+from azure_jit_operator.domain.grants import Claim, RequestRef, busy_ports
 from azure_jit_operator.domain.lifecycle import Phase
 from azure_jit_operator.domain.request_status import CLOSED, RequestStatus
 from azure_jit_operator.kube.api import Gone
@@ -77,35 +77,46 @@ async def _revoke(
         az = await rt.azure_for(fresh.namespace)
     except CredentialError as exc:
         raise StillOpenError(f"no usable Azure identity: {exc}") from exc
-    async with rt.ports.lock(vm_id):
-        now = rt.clock.now()
-        before = rt.ports.claims(vm_id)
-        rt.ports.drop(vm_id, me)
-        after = rt.ports.claims(vm_id)
-        try:
-            openings = port_ops.narrowed_openings(before, after, ports, now=now)
-            target = parse_policy_id(status.azure.policy_id)
-            if openings and target is not None:
-                # Same-source requests remain: end Azure's grant at their expiry, not ours.
-                await port_ops.initiate(
-                    az,
-                    target,
-                    vm_id=vm_id,
-                    openings=openings,
-                    justification=f"azurejit-revoke k8s:{me}: access revoked early",
-                )
-            await port_ops.close_beyond_grants(rt, az, vm_id, ports, now=now)
-            observed = await port_ops.observe(rt, az, vm_id, ports, now=rt.clock.now())
-        except Exception as exc:
-            rt.ports.put(vm_id, me, [c for c in before if c.request == me])
-            raise StillOpenError(f"closing failed: {classify(exc)}") from exc
-        if any(o.beyond_grant for o in observed.values()):
-            rt.ports.put(vm_id, me, [c for c in before if c.request == me])
-            raise StillOpenError("an allow rule is still on the NSG after deleting it")
-        message = f"deleted: port(s) {', '.join(map(str, ports))} closed before expiry"
-        await _record(recorder, policy_name, message, closed_at=rt.clock.now())
+    # No lock: the claim is dropped at once; only the narrowing initiate takes the VM's
+    # initiate turn, and the delete waits for nobody.
+    now = rt.clock.now()
+    before = rt.ports.claims(vm_id)
+    rt.ports.drop(vm_id, me)
+    try:
+        target = parse_policy_id(status.azure.policy_id)
+        if target is not None:
+            async with rt.ports.initiating(vm_id):
+                after = rt.ports.claims(vm_id)
+                openings = port_ops.narrowed_openings(before, after, ports, now=now)
+                if openings:
+                    # Same-source requests remain: end Azure's grant at their expiry, not ours.
+                    await port_ops.initiate(
+                        az,
+                        target,
+                        vm_id=vm_id,
+                        openings=openings,
+                        justification=f"azurejit-revoke k8s:{me}: access revoked early",
+                    )
+        await port_ops.close_beyond_grants(rt, az, vm_id, ports, now=now)
+        observed = await port_ops.observe(rt, az, vm_id, ports, now=rt.clock.now())
+    except Exception as exc:
+        _reclaim(rt, vm_id, me, before)
+        raise StillOpenError(f"closing failed: {classify(exc)}") from exc
+    if any(o.beyond_grant for o in observed.values()):
+        _reclaim(rt, vm_id, me, before)
+        raise StillOpenError("an allow rule is still on the NSG after deleting it")
+    message = f"deleted: port(s) {', '.join(map(str, ports))} closed before expiry"
+    await _record(recorder, policy_name, message, closed_at=rt.clock.now())
     open_ports.closed(me)
     return message
+
+
+def _reclaim(rt: Runtime, vm_id: str, me: RequestRef, before: list[Claim]) -> None:
+    """Put this request's claims back for kopf's retry of the deletion (not while another
+    request for a different source has taken the port meanwhile)."""
+    mine = [c for c in before if c.request == me]
+    if mine and not busy_ports(rt.ports.claims(vm_id, excluding=me), mine, now=rt.clock.now()):
+        rt.ports.put(vm_id, me, mine)
 
 
 async def _record(recorder: Recorder, policy: str, message: str, **changes: Any) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from azure_jit_operator.azure.access import AzureAccess
 from azure_jit_operator.clock import Clock
 from azure_jit_operator.config import Settings
+from azure_jit_operator.domain.close_timing import CloseTimings
 from azure_jit_operator.domain.grants import Claim
 from azure_jit_operator.domain.request_status import claims_by_vm
 from azure_jit_operator.kube.api import REQUESTS, Authorizer, KubeApi
@@ -35,6 +36,8 @@ class Runtime:
     authorizer: Authorizer
     username: str  # the operator's own Kubernetes user, to tell its writes from others'
     ports: PortBook = field(default_factory=PortBook)
+    # How long forced closes took, per subscription: when the next one must start.
+    close_timings: CloseTimings = field(default_factory=CloseTimings)
     # uids of requests whose deletion (early revoke) has begun: their workers stop writing.
     revoked: set[str] = field(default_factory=set)
     # Routine NSG checks of ports that are meant to be open run a few at a time, so that after

@@ -104,7 +104,8 @@ def test_a_grant_is_served_when_an_observed_rule_admits_its_prefix() -> None:
 
 
 @pytest.mark.parametrize(
-    "spelling", ["198.51.100.7", "198.51.100.7/32", "::ffff:198.51.100.7", "::ffff:198.51.100.7/128"]
+    "spelling",
+    ["198.51.100.7", "198.51.100.7/32", "::ffff:198.51.100.7", "::ffff:198.51.100.7/128"],
 )
 def test_every_spelling_of_one_address_shares_the_grant_without_waiting(spelling: str) -> None:
     holder = claim(ALICE, "198.51.100.7/32", 60)

@@ -78,7 +78,8 @@ class Emulator:
         self.wake()
 
     def tick(self) -> None:
-        """Do what is due now: revoke expired JIT access, finish background LROs."""
+        """Do what is due now: apply initiates, revoke expired JIT access, finish LROs."""
+        self.effects.apply_due()
         self.effects.expire_due()
         self.operations.complete_due()
 

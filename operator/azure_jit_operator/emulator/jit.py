@@ -274,9 +274,13 @@ class JitApi:
                 request_vm.ports.append(request_port)
                 planned.append((vm, rule, request_vm, request_port))
             request_vms.append(request_vm)
+        delay = timedelta(seconds=self.settings.apply_delay_seconds)
         for vm, rule, request_vm, request_port in planned:
-            self.effects.supersede(policy, request_vm.id, request_port.number)
-            self.effects.open(policy, vm, rule, request_port)
+            if delay:
+                request_port.status = "Initiating"
+                self.effects.apply_later(now + delay, policy, vm, rule, request_vm.id, request_port)
+            else:
+                self.effects.apply(policy, vm, rule, request_vm.id, request_port)
         jit_request = JitRequest(
             virtual_machines=request_vms,
             start_time=now,

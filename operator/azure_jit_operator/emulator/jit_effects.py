@@ -7,6 +7,8 @@
   ``SecurityCenter-JITRule-<n>-<GUID>``, highest precedence free (100, 101, ...), source the
   requested prefix(es). A newer request for the same VM port revokes the older one
   (``Revoked``/``NewerRequestInitiated``) and replaces its rule.
+- With ``apply_delay_seconds``, an initiated port stays ``Initiating`` (no allow rule yet)
+  until that much emulator time has passed, then is applied as above (E7, U2).
 - At ``endTimeUtc`` + ``revoke_lag_seconds`` (unless ``never_revoke``) the allow rules go and
   the port becomes ``Revoked``/``Expired``; this runs from the server's background task.
 - Deleting a policy removes its deny rules and any allow rules still open.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,6 +43,16 @@ ALLOW_PREFIX = "SecurityCenter-JITRule-"
 _NSG_PROTOCOL = {"TCP": "Tcp", "UDP": "Udp", "*": "*"}
 
 
+@dataclass(frozen=True, slots=True)
+class _PendingApply:
+    when: datetime
+    policy: JitPolicy
+    vm: Vm
+    rule: JitPortRule
+    vm_id: str
+    port: JitRequestPort
+
+
 def _rule_name(prefix: str) -> str:
     return f"{prefix}{secrets.randbelow(2**31 - 10**8) + 10**8}-{uuid.uuid4().hex.upper()}"
 
@@ -53,6 +66,7 @@ class JitEffects:
         self.store = store
         self.settings = settings
         self.clock = clock
+        self._applying: list[_PendingApply] = []
 
     # ----------------------------------------------------------------------- deny rules
 
@@ -176,6 +190,37 @@ class JitEffects:
             nsg.touch()
             port.opened.append(OpenedRule(nsg=ids.key(nsg.id), rule=name))
 
+    def apply(
+        self, policy: JitPolicy, vm: Vm, rule: JitPortRule, vm_id: str, port: JitRequestPort
+    ) -> None:
+        """Take effect: a newer initiate for the VM port replaces the older one's rules."""
+        self.supersede(policy, vm_id, port.number)
+        port.status = "Initiated"
+        self.open(policy, vm, rule, port)
+
+    def apply_later(
+        self,
+        when: datetime,
+        policy: JitPolicy,
+        vm: Vm,
+        rule: JitPortRule,
+        vm_id: str,
+        port: JitRequestPort,
+    ) -> None:
+        self._applying.append(_PendingApply(when, policy, vm, rule, vm_id, port))
+
+    def apply_due(self, now: datetime | None = None) -> int:
+        """Apply every initiate whose delay has passed (in initiate order); how many."""
+        moment = now or self.clock.now()
+        due = [p for p in self._applying if p.when <= moment]
+        self._applying = [p for p in self._applying if p.when > moment]
+        for item in due:
+            if item.port.status == "Initiating" and ids.key(item.policy.id) in {
+                ids.key(p.id) for p in self.store.policies.values()
+            }:
+                self.apply(item.policy, item.vm, item.rule, item.vm_id, item.port)
+        return len(due)
+
     def close(self, port: JitRequestPort, *, reason: str) -> None:
         """Remove the port's allow rules (those still there) and mark it ``Revoked``."""
         for opened in port.opened:
@@ -241,10 +286,9 @@ class JitEffects:
         return len(due)
 
     def next_expiry(self) -> datetime | None:
-        """When the next revoke is due on the emulator clock (None: nothing to revoke)."""
-        if self.settings.never_revoke:
-            return None
-        ends = [port.end_time for port in self._active_ports()]
-        if not ends:
-            return None
-        return min(ends) + timedelta(seconds=self.settings.revoke_lag_seconds)
+        """When the next apply or revoke is due on the emulator clock (None: nothing)."""
+        due = [p.when for p in self._applying]
+        if not self.settings.never_revoke:
+            lag = timedelta(seconds=self.settings.revoke_lag_seconds)
+            due += [port.end_time + lag for port in self._active_ports()]
+        return min(due, default=None)

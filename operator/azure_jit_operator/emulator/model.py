@@ -186,7 +186,7 @@ class OpenedRule:
 class JitRequestPort:
     number: int
     end_time: datetime
-    status: str  # Initiated | Revoked
+    status: str  # Initiating | Initiated | Revoked
     status_reason: str  # UserRequested | Expired | NewerRequestInitiated
     allowed_prefix: str | None = None
     allowed_prefixes: list[str] | None = None

@@ -19,6 +19,9 @@ class SettingsError(ValueError):
 @dataclass
 class EmulatorSettings:
     revoke_lag_seconds: float = 0.0
+    # Seconds (emulator clock) between an initiate's 202 and its allow rules on the NSGs; the
+    # port says Initiating until then (E7; how long real Azure takes is unknown, U2).
+    apply_delay_seconds: float = 0.0
     never_revoke: bool = False
     page_size: int = 100
     arm_latency_seconds: float = 0.0

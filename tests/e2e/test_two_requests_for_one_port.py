@@ -102,7 +102,7 @@ def test_two_spellings_of_one_address_share_the_port_without_waiting(jit: JitWor
 
     jit.jump(timedelta(minutes=31))
     expired = jit.wait_phase("bare", "Expired")
-    assert f"for another request from the same source ({jit.namespace}/cidr)" in (
-        expired["message"]
+    assert (
+        f"for another request from the same source ({jit.namespace}/cidr)" in (expired["message"])
     )
     assert jit.open_sources("vm-web-01", 22) == ["198.51.100.7/32"]

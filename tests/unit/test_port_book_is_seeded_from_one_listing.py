@@ -109,7 +109,7 @@ async def test_the_book_is_never_read_or_changed_before_it_is_seeded() -> None:
         for touch in (
             lambda: book.claims(VM),
             lambda: book.holds(VM, ALICE),
-            lambda: book.lock(VM),
+            lambda: book.initiating(VM),
             lambda: book.put(VM, BOB, []),
             lambda: book.drop(VM, ALICE),
         ):

@@ -278,7 +278,9 @@ class JitApi:
         for vm, rule, request_vm, request_port in planned:
             if delay:
                 request_port.status = "Initiating"
-                self.effects.apply_later(now + delay, policy, vm, rule, request_vm.id, request_port)
+                self.effects.apply_later(
+                    policy, vm, rule, request_vm.id, request_port, when=now + delay
+                )
             else:
                 self.effects.apply(policy, vm, rule, request_vm.id, request_port)
         jit_request = JitRequest(

@@ -200,12 +200,13 @@ class JitEffects:
 
     def apply_later(
         self,
-        when: datetime,
         policy: JitPolicy,
         vm: Vm,
         rule: JitPortRule,
         vm_id: str,
         port: JitRequestPort,
+        *,
+        when: datetime,
     ) -> None:
         self._applying.append(_PendingApply(when, policy, vm, rule, vm_id, port))
 

@@ -11,7 +11,7 @@ re-read their NSGs; a worker that stops without closing (operator stopping, or p
 a peer) withdraws its series, so a standby replica reports nothing rather than a stale 1.
 
 ``ports_open_past_expiry`` counts the ports whose rule was still on an NSG when read after
-expiresAt + close grace.
+expiresAt + close grace, and those whose NSG could not be read then (cannot tell = open).
 """
 
 from __future__ import annotations

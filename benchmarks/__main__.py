@@ -41,12 +41,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--open-singles", type=int, default=20, help="one-at-a-time samples")
     parser.add_argument("--close-requests", type=int, default=1000)
     parser.add_argument(
-        "--close-graces", default="2,30", help="close grace seconds to run (comma-separated)"
+        "--close-graces",
+        default="10,30",
+        help="close grace seconds to run (comma-separated; the operator accepts >= 10)",
     )
     parser.add_argument(
         "--close-proposed-zero",
         action="store_true",
-        default=True,
+        default=False,
         help="also run close grace 0s, validation bypassed (the proposed change)",
     )
     parser.add_argument(

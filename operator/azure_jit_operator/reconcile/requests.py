@@ -162,7 +162,7 @@ class RequestWorker:
                 await self._write(Phase.PENDING, "CredentialInvalid", str(exc))
             else:
                 log.warning("%s: cannot use the namespace's Azure identity: %s", self.obj, exc)
-            await self._nap(30.0)
+            await self._nap(max(1.0, self._until_close(30.0)))
             return False
         return True
 
@@ -667,7 +667,14 @@ class RequestWorker:
         if self._closing:
             # A port past expiry waits for nobody: retry within the close grace.
             delay = min(delay, max(1.0, self.rt.settings.close_grace.total_seconds() / 4))
-        await self._nap(delay)
+        await self._nap(self._until_close(delay))
+
+    def _until_close(self, seconds: float) -> float:
+        """An Active request's waits (a failed check's back-off) end when its close is due."""
+        expires = self.status.expires_at
+        if self.status.phase is Phase.ACTIVE and expires is not None and not self._closing:
+            return min(seconds, max(0.0, (expires - self.rt.clock.now()).total_seconds()))
+        return seconds
 
     async def _write(
         self, phase: Phase, reason: str, message: str, *, policy: str | None = None, **changes: Any

@@ -142,4 +142,5 @@ def _rule_view(nsg_id: str, rule: Mapping[str, Any]) -> SecurityRuleView:
         sources=many("sourceAddressPrefix", "sourceAddressPrefixes"),
         destinations=many("destinationAddressPrefix", "destinationAddressPrefixes"),
         destination_ports=many("destinationPortRange", "destinationPortRanges"),
+        description=str(props.get("description") or ""),
     )

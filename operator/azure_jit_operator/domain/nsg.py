@@ -1,19 +1,39 @@
 """Reading network security groups: which rules are JIT allow rules for a VM port.
 
-Azure JIT names its allow rules ``SecurityCenter-JITRule-<n>-<guid>`` and its deny rules
-``SecurityCenter-JITRule_-<n>-<guid>`` (note the underscore). The operator only ever
-deletes allow rules, and only those for the VM port it is closing.
+Azure JIT's rules come in two generations, both on real NSGs today (rules are not renamed
+retroactively; ``azure-evidence.md`` E1, E2): ``MicrosoftDefenderForCloud-JITRule…`` since
+2023, ``SecurityCenter-JITRule…`` before, each shaped ``…JITRule<sep><int32><sep><GUID>``
+(``-`` for allow rules, ``_`` for deny rules in what was seen, the int possibly negative),
+with descriptions ``MDC JIT Network Access rule …`` / ``ASC JIT Network Access rule …``.
+
+Allow vs deny is decided by ``access`` and ``direction`` only, never by the separator. A
+rule counts as JIT's when its name has that shape *or* its description does, so that one
+more rename of either still leaves the operator seeing its rules (a close then reports the
+port open rather than "confirmed gone"). A rule is deleted only when its *name* has the
+shape: a customer rule that merely looks similar is never touched.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .prefixes import PrefixError, parse_prefix
 
-JIT_ALLOW_PREFIX = "SecurityCenter-JITRule-"
-JIT_DENY_PREFIX = "SecurityCenter-JITRule_-"
+_JIT_NAME = re.compile(
+    r"^(?:MicrosoftDefenderForCloud|SecurityCenter)-JITRule[-_]-?\d{1,10}[-_]"
+    r"(?:[0-9A-Fa-f]{32}|[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12})$"
+)
+_JIT_DESCRIPTION = re.compile(r"^(?:MDC|ASC) JIT Network Access rule\b")
+
+
+def has_jit_name(name: str) -> bool:
+    return _JIT_NAME.match(name) is not None
+
+
+def has_jit_description(description: str) -> bool:
+    return _JIT_DESCRIPTION.match(description) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,14 +47,27 @@ class SecurityRuleView:
     sources: tuple[str, ...]
     destinations: tuple[str, ...]
     destination_ports: tuple[str, ...]
+    description: str = ""
+
+    @property
+    def is_jit(self) -> bool:
+        """Written by Azure JIT, as far as its name or its description tell."""
+        return has_jit_name(self.name) or has_jit_description(self.description)
 
     @property
     def is_jit_allow(self) -> bool:
         return (
-            self.name.startswith(JIT_ALLOW_PREFIX)
-            and self.access.lower() == "allow"
-            and self.direction.lower() == "inbound"
+            self.is_jit and self.access.lower() == "allow" and self.direction.lower() == "inbound"
         )
+
+    @property
+    def is_jit_deny(self) -> bool:
+        return self.is_jit and self.access.lower() == "deny" and self.direction.lower() == "inbound"
+
+    @property
+    def deletable(self) -> bool:
+        """A JIT allow rule whose name proves it is JIT's: the only kind ever deleted."""
+        return self.is_jit_allow and has_jit_name(self.name)
 
 
 @dataclass(frozen=True, slots=True)

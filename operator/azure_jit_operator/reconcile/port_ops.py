@@ -101,7 +101,9 @@ async def close_beyond_grants(
     Azure is late. Rules of other live requests (same source) are left alone.
     """
     observed = await observe(rt, az, vm_id, ports, now=now)
-    doomed = {(r.nsg_id, r.name) for o in observed.values() for r in o.beyond_grant}
+    # Only rules whose name proves they are JIT's; one recognised by its description alone
+    # stays (and keeps the close reporting the port open until Azure removes it).
+    doomed = {(r.nsg_id, r.name) for o in observed.values() for r in o.beyond_grant if r.deletable}
     await asyncio.gather(*(az.network.delete_rule(nsg, name) for nsg, name in doomed))
     if doomed:
         log.info(

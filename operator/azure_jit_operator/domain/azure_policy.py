@@ -133,10 +133,6 @@ class AzurePolicySnapshot:
     provisioning_state: str
     initiations: tuple[InitiationRecord, ...]
 
-    def initiation_marked(self, marker: str) -> InitiationRecord | None:
-        """The history entry whose justification carries ``marker`` (an idempotency key)."""
-        return next((r for r in self.initiations if marker in r.justification), None)
-
 
 _POLICY_ID = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Security"

@@ -36,6 +36,7 @@ from azure_jit_operator.domain.grants import (
     grant_for_port,
     source_admitted,
 )
+from azure_jit_operator.domain.initiation_marker import find_ours, marked_end
 from azure_jit_operator.domain.lifecycle import Phase
 from azure_jit_operator.domain.request_rules import check_request, policy_not_found
 from azure_jit_operator.domain.request_status import (
@@ -338,12 +339,11 @@ class RequestWorker:
         retry after, or None once a refusal is recorded. Sleeps nowhere."""
         vm_id = azure.vm_id
         if self.status.azure.initiation_id:
-            try:
-                snapshot = await self.az.jit.get(target)
-            except Exception as exc:
-                return self._failure(exc)
-            if snapshot is not None and snapshot.initiation_marked(azure.initiation_id):
-                # The last operator's initiate did reach Azure: adopt it, never repeat it.
+            # The last initiate may have reached Azure: adopt it, never repeat it.
+            adopted = await self._adoptable(target, azure, wanted)
+            if not isinstance(adopted, bool):
+                return adopted
+            if adopted:
                 start = self.status.start_time or start
                 expires = self.status.expires_at or start + spec.duration
                 return Opened(port_ops.claims_of(self.me, wanted, expires), start)
@@ -379,6 +379,37 @@ class RequestWorker:
             return failure
         return Opened(mine, start)
 
+    async def _adoptable(
+        self, target: AzureTarget, azure: AzureRecord, wanted: Sequence[tuple[int, str]]
+    ) -> bool | AzureError:
+        """Whether the last operator's initiate reached Azure (an error: cannot tell yet).
+
+        Azure's history tells when it still holds the entry (by the marker in endTimeUtc or
+        in the justification). When it does not, the operator cannot tell from the history
+        (U1, U7) and looks at the NSG: a rule admitting this request's source on every port
+        means the port is open for it, so it is adopted rather than initiated again."""
+        ports = [number for number, _ in wanted]
+        try:
+            snapshot = await self.az.jit.get(target)
+            if snapshot is not None and find_ours(
+                snapshot.initiations, azure.initiation_id, vm_id=azure.vm_id, ports=ports
+            ):
+                return True
+            observed = await port_ops.observe(
+                self.rt, self.az, azure.vm_id, ports, now=self.rt.clock.now()
+            )
+        except Exception as exc:
+            return self._failure(exc)
+        if all(source_admitted(observed[n].sources, p) for n, p in wanted):
+            log.info(
+                "%s: its initiate is not in Azure's history, but the NSG admits its source on "
+                "port(s) %s: adopting instead of initiating again",
+                self.obj,
+                _ports(wanted),
+            )
+            return True
+        return False
+
     async def _initiate(
         self, target: AzureTarget, vm_id: str, mine: Sequence[Claim], justification: str
     ) -> None:
@@ -398,9 +429,12 @@ class RequestWorker:
         if held > 0:
             await self._nap(held)
         async with self.rt.ports.initiating(vm_id):
-            openings = port_ops.openings_for(
-                self.rt.ports.claims(vm_id, excluding=self.me), mine, now=self.rt.clock.now()
-            )
+            openings = [
+                replace(o, end=marked_end(o.end, self.status.azure.initiation_id))
+                for o in port_ops.openings_for(
+                    self.rt.ports.claims(vm_id, excluding=self.me), mine, now=self.rt.clock.now()
+                )
+            ]
             await port_ops.initiate(
                 self.az, target, vm_id=vm_id, openings=openings, justification=justification
             )

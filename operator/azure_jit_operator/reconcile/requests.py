@@ -36,7 +36,7 @@ from azure_jit_operator.domain.grants import (
     grant_for_port,
     source_admitted,
 )
-from azure_jit_operator.domain.initiation_marker import find_ours, marked_end
+from azure_jit_operator.domain.initiation_marker import find_ours, marked_end, record_is_ours
 from azure_jit_operator.domain.lifecycle import Phase
 from azure_jit_operator.domain.request_rules import check_request, policy_not_found
 from azure_jit_operator.domain.request_status import (
@@ -69,7 +69,9 @@ log = logging.getLogger("azure_jit_operator.requests")
 
 POLICY_GRACE = timedelta(seconds=30)  # a request may arrive just before its policy
 FINALIZER_POLL_SECONDS = 0.2
-CONFIRM_DEADLINE = timedelta(seconds=60)  # Azure applies an initiate asynchronously
+# Azure applies an initiate asynchronously; scripts wait ~12 s, "give it 2 minutes" is also
+# reported (U2). Past this the request is Active with the rule reported missing.
+CONFIRM_DEADLINE = timedelta(minutes=5)
 MAX_WAIT_SECONDS = 30.0
 UNKNOWN_POLICY = "<unknown>"
 T = TypeVar("T")
@@ -457,8 +459,15 @@ class RequestWorker:
         self, vm_id: str, policy_name: str, vm_name: str, mine: Sequence[Claim], start: datetime
     ) -> None:
         """Wait until the NSG shows the rules, then go Active (holding no lock: a slow apply
-        on Azure's side delays only this request)."""
-        deadline = self.rt.clock.now() + CONFIRM_DEADLINE
+        on Azure's side delays only this request).
+
+        Azure applies an initiate asynchronously and nobody has shown how fast (U2): the
+        request stays Pending (``AzureApplying``) meanwhile and is never initiated again. The
+        wait is anchored at the initiate, so a restart does not extend it, and ends at the
+        latest at expiry; then the request goes Active with the rule reported missing, and
+        its close (which reads the NSG) takes over."""
+        expires = mine[0].expires_at
+        deadline = min(start + CONFIRM_DEADLINE, expires)
         ports = [c.port for c in mine]
         while True:
             observed = await self._azure(
@@ -470,8 +479,14 @@ class RequestWorker:
             served = {c.port for c in mine if source_admitted(observed[c.port].sources, c.prefix)}
             if len(served) == len(mine) or self.rt.clock.now() >= deadline:
                 break
+            await self._write(
+                Phase.PENDING,
+                "AzureApplying",
+                f"Azure accepted the initiate for port(s) {_ports([(p, '') for p in ports])} on "
+                f"{vm_name} and is applying it: the allow rule is not on the NSG yet (waiting "
+                f"until {format_timestamp(deadline)} at most, without initiating again)",
+            )
             await self._nap(1.0)
-        expires = mine[0].expires_at
         states = tuple(
             PortState(c.port, c.prefix, OPEN if c.port in served else CLOSED) for c in mine
         )
@@ -549,10 +564,18 @@ class RequestWorker:
             [c.port for c in mine],
             open_ports=[c.port for c in mine if c not in missing],
         )
-        if not missing:
-            return
+        if missing:
+            await self._heal(vm_id, mine, missing, expires=expires)
+
+    async def _heal(
+        self, vm_id: str, mine: Sequence[Claim], missing: Sequence[Claim], *, expires: datetime
+    ) -> None:
+        """Initiate again what Azure closed before expiresAt."""
         policy = self._policies(self.obj.namespace, str(self.obj.spec.get("policyName", "")))
-        if policy is None or policy.spec is None:
+        now = self.rt.clock.now()
+        if policy is None or policy.spec is None or now >= expires - timedelta(seconds=1):
+            return  # nothing to heal with, or Azure's marked end (a second early) has come
+        if await self._still_applying(policy.spec.azure, vm_id, missing):
             return
         spec = parse_request_spec(self.obj.spec)
         vouched = self.rt.settings.webhooks != "off"
@@ -575,6 +598,27 @@ class RequestWorker:
             f"port(s) {_ports([(c.port, c.prefix) for c in missing])} were closed in Azure "
             "before expiresAt; re-initiated",
         )
+
+    async def _still_applying(
+        self, target: AzureTarget, vm_id: str, missing: Sequence[Claim]
+    ) -> bool:
+        """True while Azure still applies this request's initiate (its history entry says
+        ``Initiating``), or when that cannot be read: never initiate over a pending one."""
+        try:
+            snapshot = await self.az.jit.get(target)
+        except Exception as exc:
+            await self._retry_later(self._failure(exc))
+            return True
+        wanted = {c.port for c in missing}
+        applying = any(
+            p.number in wanted and p.status == "Initiating"
+            for record in (snapshot.initiations if snapshot else ())
+            if record_is_ours(record, self.status.azure.initiation_id, vm_id=vm_id, ports=wanted)
+            for p in record.ports
+        )
+        if applying:
+            log.info("%s: rule not on the NSG yet, Azure is still applying the initiate", self.obj)
+        return applying
 
     async def _routine_slot(self, deadline: datetime) -> bool:
         """Take a routine-check slot; False, holding none, if ``deadline`` comes first (a

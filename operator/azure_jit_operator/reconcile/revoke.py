@@ -12,10 +12,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from azure_jit_operator.azure.access import AzureAccess
 from azure_jit_operator.azure.errors import classify
 from azure_jit_operator.domain.azure_policy import parse_policy_id
 from azure_jit_operator.domain.credentials import CredentialError
 from azure_jit_operator.domain.grants import Claim, RequestRef, busy_ports
+from azure_jit_operator.domain.initiation_marker import record_is_ours
 from azure_jit_operator.domain.lifecycle import Phase
 from azure_jit_operator.domain.request_status import CLOSED, RequestStatus
 from azure_jit_operator.kube.api import Gone
@@ -77,6 +79,7 @@ async def _revoke(
         az = await rt.azure_for(fresh.namespace)
     except CredentialError as exc:
         raise StillOpenError(f"no usable Azure identity: {exc}") from exc
+    await _wait_while_azure_applies(az, status, ports)
     # No lock: the claim is dropped at once; only the narrowing initiate takes the VM's
     # initiate turn, and the delete waits for nobody.
     now = rt.clock.now()
@@ -109,6 +112,31 @@ async def _revoke(
     await _record(recorder, policy_name, message, closed_at=rt.clock.now())
     open_ports.closed(me)
     return message
+
+
+async def _wait_while_azure_applies(
+    az: AzureAccess, status: RequestStatus, ports: list[int]
+) -> None:
+    """A request deleted while Azure still applies its initiate keeps its finalizer until the
+    rule is there to delete: finishing now would let the rule appear afterwards, open until
+    Azure's own end time with no request left to close it (U2)."""
+    target = parse_policy_id(status.azure.policy_id)
+    if target is None or not status.azure.initiation_id:
+        return
+    try:
+        snapshot = await az.jit.get(target)
+    except Exception as exc:
+        raise StillOpenError(f"cannot read Azure's request history: {classify(exc)}") from exc
+    applying = any(
+        p.status == "Initiating" and p.number in ports
+        for record in (snapshot.initiations if snapshot else ())
+        if record_is_ours(record, status.azure.initiation_id, vm_id=status.azure.vm_id, ports=ports)
+        for p in record.ports
+    )
+    if applying:
+        raise StillOpenError(
+            "Azure is still applying this request's initiate; waiting to delete it"
+        )
 
 
 def _reclaim(rt: Runtime, vm_id: str, me: RequestRef, before: list[Claim]) -> None:

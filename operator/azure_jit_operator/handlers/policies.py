@@ -32,7 +32,9 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         patch: kopf.Patch,
         **kwargs: Any,
     ) -> None:
-        await _sync(body, memo, patch, kwargs[GOVERNANCE], drift_check=False)
+        await _sync(
+            body, memo, patch, kwargs[GOVERNANCE], drift_check=False, attempt=kwargs["retry"]
+        )
 
     @kopf.timer(
         *RESOURCE,
@@ -48,7 +50,9 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         patch: kopf.Patch,
         **kwargs: Any,
     ) -> None:
-        await _sync(body, memo, patch, kwargs[GOVERNANCE], drift_check=True)
+        await _sync(
+            body, memo, patch, kwargs[GOVERNANCE], drift_check=True, attempt=kwargs["retry"]
+        )
 
     @kopf.on.delete(*RESOURCE, registry=registry, id="policy_deleted")
     async def policy_deleted(*, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
@@ -75,6 +79,7 @@ async def _sync(
     governance: kopf.Index[str, Any],
     *,
     drift_check: bool,
+    attempt: int,
 ) -> None:
     rt: Runtime = memo.runtime
     obj = ObjectView.decode("JitPolicy", body)
@@ -85,7 +90,7 @@ async def _sync(
         return holders[0][-1] if holders and holders[0][-1] != me else None
 
     outcome = await sync_policy(
-        rt, obj, governed_elsewhere=governed_elsewhere, drift_check=drift_check
+        rt, obj, governed_elsewhere=governed_elsewhere, drift_check=drift_check, attempt=attempt
     )
     _record(rt, obj, patch, outcome)
 

@@ -34,6 +34,7 @@ from azure_jit_operator.domain.conditions import (
 from azure_jit_operator.domain.credentials import CredentialError
 from azure_jit_operator.domain.governance import governance_keys
 from azure_jit_operator.domain.specs import (
+    AzureTarget,
     DeletionPolicy,
     JitPolicySpec,
     SpecError,
@@ -65,6 +66,12 @@ _HINTS = {
     FailureKind.NOT_FOUND: " Check that every virtual machine exists in spec.azure.resourceGroup.",
 }
 SLOW_RETRY_SECONDS = 300.0
+FIRST_RETRY_SECONDS = 10.0
+MAX_RETRY_SECONDS = 600.0
+# Azure answers a policy PUT with provisioningState Updating and settles later (E6): look
+# again a few times, then report what it says; the drift check looks again later.
+SETTLE_POLLS = 5
+SETTLE_SECONDS = 2.0
 
 
 @dataclass(slots=True)
@@ -105,9 +112,15 @@ def reconcile_policy_of(obj: ObjectView) -> ReconcilePolicy:
 
 
 async def sync_policy(
-    rt: Runtime, obj: ObjectView, *, governed_elsewhere: GovernedElsewhere, drift_check: bool
+    rt: Runtime,
+    obj: ObjectView,
+    *,
+    governed_elsewhere: GovernedElsewhere,
+    drift_check: bool,
+    attempt: int = 0,
 ) -> PolicyOutcome:
-    report = _Report(obj, rt.clock.now())
+    """One sync; ``attempt`` counts kopf's retries of it (0 on a fresh change or tick)."""
+    report = _Report(obj, rt.clock.now(), attempt=attempt)
     checked = _check(report, obj, governed_elsewhere)
     if isinstance(checked, PolicyOutcome):
         return checked
@@ -170,7 +183,7 @@ async def sync_policy(
                     "Applied",
                     f"Azure JIT policy {policy_id} written ({_summary(effective)})",
                 )
-            actual = written
+            actual = await _settled(rt, az, target, written)
     except Exception as exc:  # classified below; cancellation is re-raised by classify
         failure = classify(exc)
         RECONCILE_ERRORS_TOTAL.labels(kind=failure.kind.value).inc()
@@ -188,6 +201,20 @@ async def sync_policy(
         vm_names=[vm.name for vm in effective.virtual_machines],
         message=f"Azure JIT policy matches the spec ({_summary(effective)}){note}",
     )
+
+
+async def _settled(
+    rt: Runtime, az: AzureAccess, target: AzureTarget, written: AzurePolicySnapshot
+) -> AzurePolicySnapshot:
+    """The policy once Azure says Succeeded, or as it is after a bounded wait (the content
+    already matches, so requests need not wait for it)."""
+    actual = written
+    for _ in range(SETTLE_POLLS):
+        if (actual.provisioning_state or "Succeeded").lower() in ("succeeded", "failed"):
+            break
+        await rt.clock.sleep(SETTLE_SECONDS)
+        actual = await az.jit.get(target) or actual
+    return actual
 
 
 async def delete_policy(rt: Runtime, obj: ObjectView) -> str:
@@ -310,9 +337,10 @@ def _summary(spec: JitPolicySpec) -> str:
 class _Report:
     """Builds the status patch and transition Events of one sync."""
 
-    def __init__(self, obj: ObjectView, now: datetime) -> None:
+    def __init__(self, obj: ObjectView, now: datetime, *, attempt: int) -> None:
         self._obj = obj
         self._now = now
+        self._attempt = attempt
         self._conditions = parse_conditions(obj.status.get("conditions"))
         self._events: list[tuple[str, str, str]] = []
 
@@ -322,6 +350,17 @@ class _Report:
     def ready(
         self, *, policy_id: str, provisioning_state: str, vm_names: list[str], message: str
     ) -> PolicyOutcome:
+        if provisioning_state.lower() == "failed":
+            return self.fail(
+                "AzureProvisioningFailed",
+                f"Azure JIT policy {policy_id} reports provisioningState Failed: Azure did not "
+                "apply it. Check it in Defender for Cloud; the operator looks again at the "
+                "next drift check.",
+                stalled=True,
+                retry_in=SLOW_RETRY_SECONDS,
+            )
+        if provisioning_state.lower() != "succeeded":
+            message += f"; Azure still reports provisioningState {provisioning_state}"
         flipped = self._set("Ready", TRUE, "Synced", message)
         self._conditions = remove_condition(self._conditions, "Reconciling")
         self._conditions = remove_condition(self._conditions, "Stalled")
@@ -382,14 +421,19 @@ class _Report:
 
     def azure_failure(self, failure: AzureError) -> PolicyOutcome:
         if failure.retryable:
-            # Keep a Ready policy Ready through a passing outage; kopf retries with backoff.
+            # Back off exponentially up to minutes: a 5xx that repeats for a body the
+            # operator built is not worth a hot loop (E14 shows a 500 for a bad body).
+            delay = min(
+                MAX_RETRY_SECONDS,
+                max(failure.retry_after or 0.0, FIRST_RETRY_SECONDS * 2**self._attempt),
+            )
             previous = find(self._conditions, "Ready")
-            delay = failure.retry_after or 10.0
-            if previous is not None and previous.status == TRUE:
+            # Keep a Ready policy Ready through a passing outage, not through a lasting one.
+            if previous is not None and previous.status == TRUE and self._attempt < 2:
                 return PolicyOutcome(status={}, events=[], retry_in=delay)
             return self.fail(
                 "AzureUnavailable",
-                f"Azure is unavailable or throttling ({failure}); retrying",
+                f"Azure is unavailable or throttling ({failure}); retrying in {delay:g}s",
                 stalled=False,
                 retry_in=delay,
             )

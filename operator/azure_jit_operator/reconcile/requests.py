@@ -69,6 +69,8 @@ log = logging.getLogger("azure_jit_operator.requests")
 
 POLICY_GRACE = timedelta(seconds=30)  # a request may arrive just before its policy
 FINALIZER_POLL_SECONDS = 0.2
+FINALIZER_POLL_MAX_SECONDS = 2.0
+FINALIZER_REPORT_AFTER = timedelta(seconds=30)
 # Azure applies an initiate asynchronously; scripts wait ~12 s, "give it 2 minutes" is also
 # reported (U2). Past this the request is Active with the rule reported missing.
 CONFIRM_DEADLINE = timedelta(minutes=5)
@@ -265,7 +267,7 @@ class RequestWorker:
         if not self._protected():
             # kopf adds the finalizer in the same cycle that starts this worker. Open nothing
             # before it is on the object: a deletion in between would skip the early close.
-            await self._nap(FINALIZER_POLL_SECONDS)
+            await self._wait_for_finalizer()
             return
         vm_rule = policy.virtual_machine(spec.virtual_machine)
         assert vm_rule is not None  # check_request guarantees it
@@ -325,6 +327,27 @@ class RequestWorker:
         await self._confirm_and_activate(
             vm_id, policy_name, vm_rule.name, outcome.claims, outcome.start
         )
+
+    async def _wait_for_finalizer(self) -> None:
+        """Until kopf's finalizer is on the object: a cheap check with a growing pause (under
+        a burst of new requests kopf may take seconds to reach each one, and a 1,000 workers
+        re-judging their request five times a second starve it further); the status says so
+        if it takes long (e.g. RBAC without ``patch`` on jitaccessrequests)."""
+        pause = FINALIZER_POLL_SECONDS
+        since = self.rt.clock.now()
+        reported = False
+        while not self._protected():
+            if not reported and self.rt.clock.now() - since >= FINALIZER_REPORT_AFTER:
+                await self._write(
+                    Phase.PENDING,
+                    "WaitingForFinalizer",
+                    "the operator's finalizer is not on the request yet, so nothing is opened "
+                    "(it guarantees the early close on deletion); if this persists, check that "
+                    "the operator may patch jitaccessrequests",
+                )
+                reported = True
+            await self._nap(pause)
+            pause = min(pause * 2, FINALIZER_POLL_MAX_SECONDS)
 
     async def _initiate_reserved(
         self,

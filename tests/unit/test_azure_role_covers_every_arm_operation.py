@@ -35,6 +35,7 @@ ACTIONS: dict[str, set[str]] = {
         "Microsoft.Network/networkInterfaces/read",
         "Microsoft.Network/publicIPAddresses/read",
     },
+    "Pricings_Get": {"Microsoft.Security/pricings/read"},
     "SecurityRules_Get": {f"{NSG}/securityRules/read"},
     "SecurityRules_List": {f"{NSG}/securityRules/read"},
     "SecurityRules_CreateOrUpdate": {f"{NSG}/securityRules/write"},

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from azure_jit_operator.azure.clients import AzureClients
 from azure_jit_operator.azure.compute import ComputeAccess
+from azure_jit_operator.azure.defender import DefenderAccess
 from azure_jit_operator.azure.jit import JitPolicies
 from azure_jit_operator.azure.network import NetworkAccess
 from azure_jit_operator.domain.nsg import VmNetwork
@@ -23,6 +24,7 @@ class AzureAccess:
         self.jit = JitPolicies(clients)
         self.network = NetworkAccess(clients)
         self.compute = ComputeAccess(clients)
+        self.defender = DefenderAccess(clients)
         self._vm_networks: dict[str, tuple[VmNetwork, datetime]] = {}
         self._resolving: dict[str, asyncio.Future[VmNetwork]] = {}
 

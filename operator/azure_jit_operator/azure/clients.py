@@ -39,10 +39,14 @@ class SubscriptionClients:
     security: SecurityCenter
     network: NetworkManagementClient
     compute: ComputeManagementClient
+    # The JIT client is pinned to api-version 2020-01-01, which has no pricings; this one
+    # uses the SDK's default per operation group (pricings: 2024-01-01).
+    pricing: SecurityCenter
     throttle: ThrottleState
 
     async def close(self) -> None:
         await self.security.close()  # type: ignore[no-untyped-call]
+        await self.pricing.close()  # type: ignore[no-untyped-call]
         await self.network.close()
         await self.compute.close()
 
@@ -124,6 +128,7 @@ class AzureClients:
             ),
             network=NetworkManagementClient(self._credential, subscription_id, **options()),
             compute=ComputeManagementClient(self._credential, subscription_id, **options()),
+            pricing=SecurityCenter(self._credential, subscription_id, **options()),
             throttle=throttle,
         )
 

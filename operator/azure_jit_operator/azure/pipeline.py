@@ -41,6 +41,7 @@ _OPERATIONS: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", r"/virtualNetworks/[^/]+/subnets/[^/]+$", "Subnets_Get"),
         ("GET", r"/virtualMachines/[^/]+$", "VirtualMachines_Get"),
         ("GET", r"/virtualMachines$", "VirtualMachines_List"),
+        ("GET", r"/providers/Microsoft\.Security/pricings/[^/]+$", "Pricings_Get"),
         (
             "GET",
             r"/operations/[^/]+$|/operationResults/[^/]+$|/asyncoperations/",

@@ -32,6 +32,7 @@ from azure_jit_operator.domain.conditions import (
     set_condition,
 )
 from azure_jit_operator.domain.credentials import CredentialError
+from azure_jit_operator.domain.defender_plan import plan_problem
 from azure_jit_operator.domain.governance import governance_keys
 from azure_jit_operator.domain.specs import (
     AzureTarget,
@@ -130,10 +131,9 @@ async def sync_policy(
         target.subscription_id, target.resource_group, target.location, target.policy_name
     )
     owned = str(obj.status.get("azurePolicyId") or "").lower() == policy_id.lower()
-    try:
-        az = await rt.azure_for(obj.namespace)
-    except CredentialError as exc:
-        return report.fail("CredentialInvalid", str(exc), stalled=True, retry_in=60.0)
+    az = await _usable_azure(rt, obj, report, target)
+    if isinstance(az, PolicyOutcome):
+        return az
     try:
         selected, excluded = await _resolve_selector(az, spec, governed_elsewhere)
         effective = spec.with_selected(selected)
@@ -201,6 +201,29 @@ async def sync_policy(
         vm_names=[vm.name for vm in effective.virtual_machines],
         message=f"Azure JIT policy matches the spec ({_summary(effective)}){note}",
     )
+
+
+async def _usable_azure(
+    rt: Runtime, obj: ObjectView, report: _Report, target: AzureTarget
+) -> AzureAccess | PolicyOutcome:
+    """The namespace's Azure access, once its credential works and the subscription has
+    the Defender plan JIT needs (said clearly before anything is written)."""
+    try:
+        az = await rt.azure_for(obj.namespace)
+    except CredentialError as exc:
+        return report.fail("CredentialInvalid", str(exc), stalled=True, retry_in=60.0)
+    try:
+        plan = await az.defender.servers_plan(target.subscription_id, now=rt.clock.now())
+    except Exception as exc:  # classified; cancellation is re-raised by classify
+        failure = classify(exc)
+        RECONCILE_ERRORS_TOTAL.labels(kind=failure.kind.value).inc()
+        return report.azure_failure(failure)
+    problem = plan_problem(target.subscription_id, plan) if plan is not None else None
+    if problem is not None:
+        return report.fail(
+            "DefenderPlanMissing", problem, stalled=True, retry_in=SLOW_RETRY_SECONDS
+        )
+    return az
 
 
 async def _settled(

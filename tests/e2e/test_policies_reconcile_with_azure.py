@@ -133,3 +133,33 @@ def test_a_vm_that_does_not_exist_in_azure_is_reported_readably(jit: JitWorld) -
     assert ready["reason"] in ("AzureRejected", "AzureResourceNotFound")
     assert "vm-ghost" in ready["message"]
     assert jit.wait_event("web-admins", ready["reason"])["type"] == "Warning"
+
+
+def test_a_listed_vm_without_any_nsg_is_refused_before_anything_is_written(jit: JitWorld) -> None:
+    jit.apply(policy_manifest(vms={"vm-legacy-01": [port_rule(3389)]}))
+    ready = wait_for(
+        lambda: jit.condition("JitPolicy", "web-admins", "Ready"),
+        timeout=30,
+        what="the policy's Ready condition",
+    )
+    assert (ready["status"], ready["reason"]) == ("False", "NoNetworkSecurityGroup")
+    assert "vm-legacy-01" in ready["message"]
+    assert "attach an NSG to the VM's NIC or subnet" in ready["message"]
+    assert jit.calls("JitNetworkAccessPolicies_CreateOrUpdate") == 0
+    assert jit.wait_event("web-admins", "NoNetworkSecurityGroup")["type"] == "Warning"
+
+
+def test_a_selected_vm_without_any_nsg_is_left_out_and_reported(jit: JitWorld) -> None:
+    spec = policy_manifest(vms={"vm-web-01": [port_rule(22)]})
+    spec["spec"]["vmSelector"] = {
+        "matchTags": {"env": "dev"},
+        "ports": [port_rule(3389)],
+    }
+    jit.apply(spec)
+    status = jit.wait_policy_ready("web-admins")
+    assert "vm-legacy-01" not in status["virtualMachines"]
+    assert status["virtualMachinesWithoutNsg"] == ["vm-legacy-01"]
+    ready = jit.condition("JitPolicy", "web-admins", "Ready")
+    assert ready is not None
+    assert "vm-legacy-01" in ready["message"]
+    assert jit.wait_event("web-admins", "NoNetworkSecurityGroup")["type"] == "Warning"

@@ -7,6 +7,7 @@ no-op resync costs one GET and no writes.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -136,7 +137,9 @@ async def sync_policy(
         return az
     try:
         selected, excluded = await _resolve_selector(az, spec, governed_elsewhere)
-        effective = spec.with_selected(selected)
+        unguarded = await _vms_without_nsg(rt, az, spec.with_selected(selected))
+        _refuse_listed_unguarded(report, spec, unguarded)
+        effective = spec.with_selected([n for n in selected if n not in unguarded])
         desired = desired_policy(effective)
         actual = await az.jit.get(target)
         if mode is ReconcilePolicy.SKIP:
@@ -144,14 +147,16 @@ async def sync_policy(
             return report.skipped(actual, policy_id=policy_id, desired=desired)
         if actual is not None and not owned:
             if not spec.adopt:
-                return report.fail(
-                    "AzurePolicyExists",
-                    f"an Azure JIT policy {target.policy_name!r} already exists in "
-                    f"{target.resource_group}/{target.location} and was not created by this "
-                    "JitPolicy; nothing was overwritten. Set spec.azure.adopt: true to take it "
-                    "over, choose another spec.azure.policyName, or delete the Azure policy.",
-                    stalled=True,
-                    retry_in=SLOW_RETRY_SECONDS,
+                raise _Refused(
+                    report.fail(
+                        "AzurePolicyExists",
+                        f"an Azure JIT policy {target.policy_name!r} already exists in "
+                        f"{target.resource_group}/{target.location} and was not created by this "
+                        "JitPolicy; nothing was overwritten. Set spec.azure.adopt: true to take it "
+                        "over, choose another spec.azure.policyName, or delete the Azure policy.",
+                        stalled=True,
+                        retry_in=SLOW_RETRY_SECONDS,
+                    )
                 )
             await rt.kube.patch_status(obj.ref, {"azurePolicyId": policy_id})
             report.event(
@@ -184,6 +189,8 @@ async def sync_policy(
                     f"Azure JIT policy {policy_id} written ({_summary(effective)})",
                 )
             actual = await _settled(rt, az, target, written)
+    except _Refused as refused:
+        return refused.outcome
     except Exception as exc:  # classified below; cancellation is re-raised by classify
         failure = classify(exc)
         RECONCILE_ERRORS_TOTAL.labels(kind=failure.kind.value).inc()
@@ -195,6 +202,7 @@ async def sync_policy(
         if excluded
         else ""
     )
+    note += _report_unguarded(report, obj, unguarded)
     return report.ready(
         policy_id=actual.id or policy_id,
         provisioning_state=actual.provisioning_state or "Succeeded",
@@ -224,6 +232,62 @@ async def _usable_azure(
             "DefenderPlanMissing", problem, stalled=True, retry_in=SLOW_RETRY_SECONDS
         )
     return az
+
+
+async def _vms_without_nsg(rt: Runtime, az: AzureAccess, spec: JitPolicySpec) -> list[str]:
+    """VMs with no NSG on any NIC or subnet: JIT has nowhere to put its rules (E5). The
+    topology is cached per VM, so drift checks rarely read it again."""
+    target = spec.azure
+    names = [vm.name for vm in spec.virtual_machines]
+
+    async def unguarded(name: str) -> bool:
+        vm_id = vm_resource_id(target.subscription_id, target.resource_group, name)
+        try:
+            network = await az.vm_network(vm_id, now=rt.clock.now())
+        except Exception:  # a missing VM or an outage is reported by the policy write
+            return False
+        return not network.nsg_ids
+
+    found = await asyncio.gather(*(unguarded(n) for n in names))
+    return [n for n, bare in zip(names, found, strict=True) if bare]
+
+
+class _Refused(Exception):  # noqa: N818 - control flow: a sync that ends with a report
+    def __init__(self, outcome: PolicyOutcome) -> None:
+        super().__init__(outcome)
+        self.outcome = outcome
+
+
+def _refuse_listed_unguarded(report: _Report, spec: JitPolicySpec, unguarded: list[str]) -> None:
+    """A listed VM without any NSG: nothing is written (Azure JIT refuses such a VM)."""
+    listed = [vm.name for vm in spec.virtual_machines if vm.name in unguarded]
+    if listed:
+        raise _Refused(
+            report.fail(
+                "NoNetworkSecurityGroup",
+                f"{_unguarded_message(listed)}; nothing was written to Azure",
+                stalled=True,
+                retry_in=60.0,
+            )
+        )
+
+
+def _unguarded_message(names: Sequence[str]) -> str:
+    return (
+        f"VM(s) without a network security group on any NIC or subnet, which JIT cannot "
+        f"protect: {', '.join(names)}; attach an NSG to the VM's NIC or subnet"
+    )
+
+
+def _report_unguarded(report: _Report, obj: ObjectView, unguarded: list[str]) -> str:
+    """Selected VMs left out because they have no NSG: on the status, Event on a change."""
+    report.extra["virtualMachinesWithoutNsg"] = unguarded
+    if not unguarded:
+        return ""
+    message = f"{_unguarded_message(unguarded)} (left out of the Azure policy)"
+    if sorted(obj.status.get("virtualMachinesWithoutNsg") or ()) != sorted(unguarded):
+        report.event("Warning", "NoNetworkSecurityGroup", message)
+    return f"; {message}"
 
 
 async def _settled(
@@ -364,6 +428,7 @@ class _Report:
         self._obj = obj
         self._now = now
         self._attempt = attempt
+        self.extra: dict[str, Any] = {}  # more status fields of a Ready outcome
         self._conditions = parse_conditions(obj.status.get("conditions"))
         self._events: list[tuple[str, str, str]] = []
 
@@ -389,13 +454,17 @@ class _Report:
         self._conditions = remove_condition(self._conditions, "Stalled")
         if flipped and not self._events:
             self.event("Normal", "Synced", message)
-        status = self._status() | {
-            "azurePolicyId": policy_id,
-            "provisioningState": provisioning_state,
-            "virtualMachineCount": len(vm_names),
-            "virtualMachines": vm_names,
-            "lastSyncTime": format_timestamp(self._now),
-        }
+        status = (
+            self._status()
+            | {
+                "azurePolicyId": policy_id,
+                "provisioningState": provisioning_state,
+                "virtualMachineCount": len(vm_names),
+                "virtualMachines": vm_names,
+                "lastSyncTime": format_timestamp(self._now),
+            }
+            | self.extra
+        )
         return PolicyOutcome(status=status, events=self._events)
 
     def skipped(

@@ -12,6 +12,7 @@ from typing import Any, cast
 import pytest
 from kubernetes import client as k8s
 
+from azure_jit_operator.domain.prefixes import IPV6_UNSUPPORTED
 from tests.support.controlplane import ControlPlane
 
 GROUP, VERSION = "azurejit.dev", "v1alpha1"
@@ -82,6 +83,7 @@ class Invalid:
     base: Callable[[], Manifest]
     change: Callable[[Manifest], None]
     fragment: str  # must appear in the API server's message
+    absent: str | None = None  # must not appear in it
 
 
 def _set(**fields: Any) -> Callable[[Manifest], None]:
@@ -185,6 +187,31 @@ INVALID = [
         _policy,
         _set_port(allowedSourceAddressPrefixes=["office.example.com"]),
         PREFIX_MESSAGE,
+    ),
+    Invalid(
+        "an IPv6 range is refused because Azure JIT refuses IPv6 sources",
+        _policy,
+        _set_port(allowedSourceAddressPrefixes=["198.51.100.0/24", "2001:db8::/48"]),
+        f"spec.virtualMachines[0].ports[0].allowedSourceAddressPrefixes[1]: Invalid value: "
+        f'"2001:db8::/48": {IPV6_UNSUPPORTED}',
+    ),
+    Invalid(
+        "an IPv4-mapped IPv6 address is refused as IPv6: write the IPv4 address",
+        _policy,
+        _set_port(allowedSourceAddressPrefixes=["::ffff:198.51.100.7"]),
+        IPV6_UNSUPPORTED,
+    ),
+    Invalid(
+        "a VM selector's port template refuses IPv6 sources too",
+        _policy,
+        _set(
+            vmSelector={
+                "all": True,
+                "ports": [{**_selector_port(), "allowedSourceAddressPrefixes": ["2001:db8::7"]}],
+            }
+        ),
+        f"spec.vmSelector.ports[0].allowedSourceAddressPrefixes[0]: Invalid value: "
+        f'"2001:db8::7": {IPV6_UNSUPPORTED}',
     ),
     Invalid(
         "a star next to specific prefixes is ambiguous",
@@ -376,6 +403,26 @@ INVALID = [
         "with no host bits set (198.51.100.0/28)",
     ),
     Invalid(
+        "a request from an IPv6 address is refused because Azure JIT refuses IPv6 sources",
+        _request,
+        _set_request_prefix("2001:db8::7"),
+        f'spec.ports[0].sourceAddressPrefix: Invalid value: "2001:db8::7": {IPV6_UNSUPPORTED}',
+    ),
+    Invalid(
+        "a request from an IPv6 range with host bits set gets only the IPv6 refusal",
+        _request,
+        _set_request_prefix("2001:db8::7/64"),
+        f'Invalid value: "2001:db8::7/64": {IPV6_UNSUPPORTED}',
+        absent=PREFIX_MESSAGE,
+    ),
+    Invalid(
+        "a request from an IPv4-mapped IPv6 address is refused as IPv6",
+        _request,
+        _set_request_prefix("::ffff:198.51.100.7"),
+        IPV6_UNSUPPORTED,
+        absent=PREFIX_MESSAGE,
+    ),
+    Invalid(
         "a request asking for the same port twice is a duplicate",
         _request,
         _duplicate_request_port,
@@ -468,6 +515,7 @@ def test_api_server_refuses_invalid_manifest(
 
     assert refused.value.status in {400, 422}, refused.value.body
     assert case.fragment in _api_message(refused.value)
+    assert case.absent is None or case.absent not in _api_message(refused.value)
     name = manifest["metadata"]["name"]
     assert _get_status(custom_objects, namespace, manifest["kind"], name) == 404
 

@@ -12,6 +12,8 @@ from typing import Any, cast
 import pytest
 from kubernetes import client as k8s
 
+from azure_jit_operator.domain.azure_limits import name_limit_violations
+from azure_jit_operator.domain.prefixes import IPV6_UNSUPPORTED
 from tests.support.controlplane import ControlPlane
 
 GROUP, VERSION = "azurejit.dev", "v1alpha1"
@@ -82,6 +84,7 @@ class Invalid:
     base: Callable[[], Manifest]
     change: Callable[[Manifest], None]
     fragment: str  # must appear in the API server's message
+    absent: str | None = None  # must not appear in it
 
 
 def _set(**fields: Any) -> Callable[[Manifest], None]:
@@ -148,6 +151,25 @@ def _rename_vm(name: str) -> Callable[[Manifest], None]:
     return change
 
 
+def _add_vm(name: str) -> Callable[[Manifest], None]:
+    def change(manifest: Manifest) -> None:
+        manifest["spec"]["virtualMachines"].append({**_port_vm(), "name": name})
+
+    return change
+
+
+def _both(*changes: Callable[[Manifest], None]) -> Callable[[Manifest], None]:
+    def change(manifest: Manifest) -> None:
+        for one in changes:
+            one(manifest)
+
+    return change
+
+
+VM_47 = "vm-" + "w" * 44  # with "web-admins" (10): 57 characters, one more than Azure JIT allows
+VM_46 = "vm-" + "w" * 43  # with "web-admins" (10): exactly 56
+POLICY_50 = "p" * 50
+
 PREFIX_MESSAGE = "must be '*', an IP address (198.51.100.7) or a CIDR range"
 POLICY_DURATION = "must lie between 5m and 24h (Azure's limits for JIT access)"
 REQUEST_DURATION = "must lie between 1m and 24h"
@@ -185,6 +207,31 @@ INVALID = [
         _policy,
         _set_port(allowedSourceAddressPrefixes=["office.example.com"]),
         PREFIX_MESSAGE,
+    ),
+    Invalid(
+        "an IPv6 range is refused because Azure JIT refuses IPv6 sources",
+        _policy,
+        _set_port(allowedSourceAddressPrefixes=["198.51.100.0/24", "2001:db8::/48"]),
+        f"spec.virtualMachines[0].ports[0].allowedSourceAddressPrefixes[1]: Invalid value: "
+        f'"2001:db8::/48": {IPV6_UNSUPPORTED}',
+    ),
+    Invalid(
+        "an IPv4-mapped IPv6 address is refused as IPv6: write the IPv4 address",
+        _policy,
+        _set_port(allowedSourceAddressPrefixes=["::ffff:198.51.100.7"]),
+        IPV6_UNSUPPORTED,
+    ),
+    Invalid(
+        "a VM selector's port template refuses IPv6 sources too",
+        _policy,
+        _set(
+            vmSelector={
+                "all": True,
+                "ports": [{**_selector_port(), "allowedSourceAddressPrefixes": ["2001:db8::7"]}],
+            }
+        ),
+        f"spec.vmSelector.ports[0].allowedSourceAddressPrefixes[0]: Invalid value: "
+        f'"2001:db8::7": {IPV6_UNSUPPORTED}',
     ),
     Invalid(
         "a star next to specific prefixes is ambiguous",
@@ -339,6 +386,25 @@ INVALID = [
         'unknown field "spec.deletionPolicie"',
     ),
     Invalid(
+        "a VM name and the default policy name (metadata.name) of 57 characters are refused",
+        _policy,
+        _rename_vm(VM_47),
+        "spec.virtualMachines: Invalid value: " + name_limit_violations("web-admins", [VM_47])[0],
+    ),
+    Invalid(
+        "a VM name and spec.azure.policyName of 59 characters are refused",
+        _policy,
+        _set_azure(policyName=POLICY_50),
+        name_limit_violations(POLICY_50, ["vm-web-01"])[0],
+    ),
+    Invalid(
+        "of several VMs too long for the policy name the first is named, and how many",
+        _policy,
+        _both(_add_vm(VM_47), _add_vm("vm-" + "x" * 50)),
+        name_limit_violations("web-admins", [VM_47])[0]
+        + " (2 listed virtual machines are too long in all)",
+    ),
+    Invalid(
         "a policy without a spec is refused",
         _policy,
         _drop_spec,
@@ -374,6 +440,26 @@ INVALID = [
         _request,
         _set_request_prefix("198.51.100.7/24"),
         "with no host bits set (198.51.100.0/28)",
+    ),
+    Invalid(
+        "a request from an IPv6 address is refused because Azure JIT refuses IPv6 sources",
+        _request,
+        _set_request_prefix("2001:db8::7"),
+        f'spec.ports[0].sourceAddressPrefix: Invalid value: "2001:db8::7": {IPV6_UNSUPPORTED}',
+    ),
+    Invalid(
+        "a request from an IPv6 range with host bits set gets only the IPv6 refusal",
+        _request,
+        _set_request_prefix("2001:db8::7/64"),
+        f'Invalid value: "2001:db8::7/64": {IPV6_UNSUPPORTED}',
+        absent=PREFIX_MESSAGE,
+    ),
+    Invalid(
+        "a request from an IPv4-mapped IPv6 address is refused as IPv6",
+        _request,
+        _set_request_prefix("::ffff:198.51.100.7"),
+        IPV6_UNSUPPORTED,
+        absent=PREFIX_MESSAGE,
     ),
     Invalid(
         "a request asking for the same port twice is a duplicate",
@@ -468,6 +554,7 @@ def test_api_server_refuses_invalid_manifest(
 
     assert refused.value.status in {400, 422}, refused.value.body
     assert case.fragment in _api_message(refused.value)
+    assert case.absent is None or case.absent not in _api_message(refused.value)
     name = manifest["metadata"]["name"]
     assert _get_status(custom_objects, namespace, manifest["kind"], name) == 404
 
@@ -579,3 +666,71 @@ def test_a_policy_can_still_grow_by_a_virtual_machine(
 def _port_vm() -> dict[str, Any]:
     vm: dict[str, Any] = copy.deepcopy(_policy()["spec"]["virtualMachines"][0])
     return vm
+
+
+@pytest.mark.parametrize(
+    ("metadata_name", "policy_name", "vm_name"),
+    [
+        pytest.param("web-admins", None, VM_46, id="metadata.name and VM name of exactly 56"),
+        pytest.param("web-admins", "p" * 47, "vm-web-01", id="policyName and VM name of 56"),
+        pytest.param(
+            "web-admins-" + "a" * 60,
+            "web-admins",
+            VM_46,
+            id="a long metadata.name does not count when spec.azure.policyName is set",
+        ),
+    ],
+)
+def test_names_of_56_characters_together_are_accepted(
+    metadata_name: str,
+    policy_name: str | None,
+    vm_name: str,
+    custom_objects: k8s.CustomObjectsApi,
+    namespace: str,
+) -> None:
+    manifest = _policy()
+    manifest["metadata"]["name"] = metadata_name
+    if policy_name is not None:
+        manifest["spec"]["azure"]["policyName"] = policy_name
+    _rename_vm(vm_name)(manifest)
+
+    _create(custom_objects, namespace, manifest)
+
+    assert _get_status(custom_objects, namespace, "JitPolicy", metadata_name) == 200
+
+
+def test_a_selector_only_policy_is_not_judged_by_names_it_cannot_know(
+    custom_objects: k8s.CustomObjectsApi, namespace: str
+) -> None:
+    """VMs a selector picks are known only at reconcile, where the operator checks them."""
+    manifest = _policy()
+    manifest["metadata"]["name"] = "p" * 60
+    del manifest["spec"]["virtualMachines"]
+    manifest["spec"]["vmSelector"] = {"all": True, "ports": [_selector_port()]}
+
+    _create(custom_objects, namespace, manifest)
+
+    assert _get_status(custom_objects, namespace, "JitPolicy", "p" * 60) == 200
+
+
+def test_adding_a_vm_too_long_for_the_policy_name_is_refused_and_changes_nothing(
+    custom_objects: k8s.CustomObjectsApi, namespace: str
+) -> None:
+    stored = _create(custom_objects, namespace, _policy())
+    changed = copy.deepcopy(stored)
+    _add_vm(VM_47)(changed)
+
+    with pytest.raises(k8s.ApiException) as refused:
+        custom_objects.replace_namespaced_custom_object(
+            GROUP, VERSION, namespace, "jitpolicies", "web-admins", changed
+        )
+
+    assert refused.value.status == 422, refused.value.body
+    assert name_limit_violations("web-admins", [VM_47])[0] in _api_message(refused.value)
+    current = cast(
+        dict[str, Any],
+        custom_objects.get_namespaced_custom_object(
+            GROUP, VERSION, namespace, "jitpolicies", "web-admins"
+        ),
+    )
+    assert current["metadata"]["resourceVersion"] == stored["metadata"]["resourceVersion"]

@@ -9,6 +9,7 @@ import jsonschema
 import pytest
 
 from azure_jit_operator.domain.durations import KUBE_DURATION_PATTERN
+from azure_jit_operator.domain.prefixes import IPV6_UNSUPPORTED
 from azure_jit_operator.domain.request_rules import check_request
 from azure_jit_operator.domain.specs import parse_policy_spec, parse_request_spec
 from tests.support.repo import crd, crd_schema, example_files, load_yaml
@@ -83,3 +84,11 @@ def test_both_kinds_are_in_the_jit_category_with_short_names() -> None:
     assert names["jitpolicies"]["shortNames"] == ["jitpol"]
     assert names["jitaccessrequests"]["shortNames"] == ["jitreq"]
     assert all(n["categories"] == ["jit"] for n in names.values())
+
+
+@pytest.mark.parametrize("plural", sorted(PLURALS.values()))
+def test_crd_and_operator_refuse_ipv6_sources_in_the_same_words(plural: str) -> None:
+    rules = [r for n in _walk(crd_schema(plural)) for r in n.get("x-kubernetes-validations", [])]
+    ipv6_rules = [r for r in rules if r["rule"] == "!self.contains(':')"]
+    assert ipv6_rules  # one per source-prefix field
+    assert {r["message"] for r in ipv6_rules} == {IPV6_UNSUPPORTED}

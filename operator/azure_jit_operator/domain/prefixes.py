@@ -7,6 +7,9 @@ Every prefix has one spelling, made here and nowhere else: ``198.51.100.7``,
 ``198.51.100.7/32`` and ``::ffff:198.51.100.7`` are one source, written ``198.51.100.7/32``
 (the form ``ipaddress`` gives a network). Sources are compared, stored in status and sent to
 Azure only in that form, so two spellings of one address never wait for each other.
+
+Azure JIT refuses IPv6 sources (E14), so the prefixes of a spec are read with
+``parse_azure_source``, which refuses them with the message the CRDs' CEL rules give.
 """
 
 from __future__ import annotations
@@ -15,6 +18,11 @@ import ipaddress
 from dataclasses import dataclass
 
 ANY = "*"
+
+IPV6_UNSUPPORTED = (
+    "Azure JIT does not support IPv6 sources: use an IPv4 address (198.51.100.7) or an IPv4 "
+    "CIDR range (198.51.100.0/24), or '*' for any source where that is allowed"
+)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -58,6 +66,24 @@ def parse_prefix(text: str) -> SourcePrefix:
         ) from None
     network = _unmapped(network)
     return SourcePrefix(text=str(network), network=network)
+
+
+def parse_azure_source(text: str) -> SourcePrefix:
+    """``parse_prefix`` for a source Azure JIT must accept: IPv6 is refused.
+
+    An IPv4-mapped form (``::ffff:198.51.100.7``) is the IPv4 address it maps to and is still
+    accepted here, so a spec stored before the CRDs refused every ``:`` form keeps working;
+    the CRDs refuse it at admission.
+    """
+    try:
+        prefix = parse_prefix(text)
+    except PrefixError:
+        if ":" in text:
+            raise PrefixError(f"{text!r}: {IPV6_UNSUPPORTED}") from None
+        raise
+    if prefix.network is not None and prefix.network.version == 6:
+        raise PrefixError(f"{text!r}: {IPV6_UNSUPPORTED}")
+    return prefix
 
 
 def canonical_prefix(text: str) -> str:

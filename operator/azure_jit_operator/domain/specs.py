@@ -15,7 +15,7 @@ from typing import Any
 
 from azure_jit_operator.domain.approvals import ApprovalMode, ApprovalPolicy, Requester
 from azure_jit_operator.domain.durations import DurationError, parse_kube_duration
-from azure_jit_operator.domain.prefixes import ANY, PrefixError, SourcePrefix, parse_prefix
+from azure_jit_operator.domain.prefixes import ANY, PrefixError, SourcePrefix, parse_azure_source
 
 MIN_MAX_ACCESS = timedelta(minutes=5)
 MAX_MAX_ACCESS = timedelta(hours=24)
@@ -318,7 +318,7 @@ def _port_number(parent: Mapping[str, Any], path: str) -> int:
 
 def _prefix(text: str, path: str) -> SourcePrefix:
     try:
-        return parse_prefix(text)
+        return parse_azure_source(text)
     except PrefixError as exc:
         raise SpecError(path, str(exc)) from None
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from azure_jit_operator.domain.prefixes import IPV6_UNSUPPORTED
 from azure_jit_operator.domain.specs import (
     DeletionPolicy,
     Protocol,
@@ -165,3 +166,67 @@ def test_bad_requests_name_the_field_and_the_fix(
         parse_request_spec(request_spec(**fields))
     assert caught.value.field == field
     assert fragment in caught.value.message
+
+
+IPV6_SOURCES = ["2001:db8::7", "2001:db8::/64", "2001:db8::7/64", "fe80::1%eth0", "::/0"]
+
+
+@pytest.mark.parametrize("source", IPV6_SOURCES, ids=lambda s: f"{s} in a policy")
+def test_a_policy_allowing_an_ipv6_source_is_refused_as_azure_would(source: str) -> None:
+    spec = policy_spec({"vm-web-01": [port_rule(22, prefixes=["198.51.100.0/24", source])]})
+
+    with pytest.raises(SpecError) as caught:
+        parse_policy_spec(spec, name="web-admins")
+
+    assert caught.value.field == "spec.virtualMachines[0].ports[0].allowedSourceAddressPrefixes[1]"
+    assert caught.value.message == f"{source!r}: {IPV6_UNSUPPORTED}"
+
+
+def test_a_selector_port_template_allowing_an_ipv6_source_is_refused() -> None:
+    spec = policy_spec()
+    spec["vmSelector"] = {"all": True, "ports": [port_rule(22, prefixes=["2001:db8::/48"])]}
+
+    with pytest.raises(SpecError) as caught:
+        parse_policy_spec(spec, name="web-admins")
+
+    assert caught.value.field == "spec.vmSelector.ports[0].allowedSourceAddressPrefixes[0]"
+    assert IPV6_UNSUPPORTED in caught.value.message
+
+
+@pytest.mark.parametrize("source", IPV6_SOURCES, ids=lambda s: f"{s} in a request")
+def test_a_request_from_an_ipv6_source_is_refused_as_azure_would(source: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_request_spec(request_spec(ports=[(22, source)]))
+
+    assert caught.value.field == "spec.ports[0].sourceAddressPrefix"
+    assert caught.value.message == f"{source!r}: {IPV6_UNSUPPORTED}"
+
+
+def test_the_ipv6_refusal_says_what_to_use_instead() -> None:
+    assert "Azure JIT does not support IPv6 sources" in IPV6_UNSUPPORTED
+    assert "IPv4 address (198.51.100.7)" in IPV6_UNSUPPORTED
+    assert "'*'" in IPV6_UNSUPPORTED
+
+
+@pytest.mark.parametrize(
+    ("source", "sent_as"),
+    [("::ffff:198.51.100.7", "198.51.100.7/32"), ("::ffff:198.51.100.0/120", "198.51.100.0/24")],
+)
+def test_an_ipv4_mapped_source_stored_earlier_still_parses_as_its_ipv4_address(
+    source: str, sent_as: str
+) -> None:
+    """The CRDs refuse every ':' form at admission; a request stored before that still parses
+    (it is IPv4), so its ports can be closed and its grant released."""
+    request = parse_request_spec(request_spec(ports=[(22, source)]))
+    policy = parse_policy_spec(
+        policy_spec({"vm-web-01": [port_rule(22, prefixes=[source])]}), name="web-admins"
+    )
+
+    assert request.ports[0].source_prefix.text == sent_as
+    assert policy.virtual_machines[0].ports[0].allowed_source_prefixes[0].text == sent_as
+
+
+def test_ipv4_sources_and_any_still_parse_unchanged() -> None:
+    request = parse_request_spec(request_spec(ports=[(22, "198.51.100.7"), (80, "*")]))
+
+    assert [p.source_prefix.text for p in request.ports] == ["198.51.100.7/32", "*"]

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
+from azure.core.rest import HttpRequest
 
 from azure_jit_operator.domain.nsg import SecurityRuleView, VmNetwork
 
@@ -17,6 +18,8 @@ from .clients import AzureClients
 from .errors import AzureError, FailureKind, classify
 
 LRO_DEADLINE_SECONDS = 120.0
+# The version azure-mgmt-network (pinned in uv.lock) sends for NetworkSecurityGroups_Get.
+NSG_API_VERSION = "2026-03-01"
 
 _ID = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/"
@@ -96,16 +99,25 @@ class NetworkAccess:
 
         One ``NetworkSecurityGroups_Get`` (rules inline) rather than ``SecurityRules_List``:
         a paged list is not a snapshot, so a rule can slip between pages while other rules
-        come and go, and a close would then be confirmed with the rule still there."""
+        come and go, and a close would then be confirmed with the rule still there.
+
+        Sent through the client's own pipeline (credential, retries, throttle, metrics) but
+        read as plain JSON: the SDK's model deserialization of an NSG with hundreds of rules
+        cost more CPU than anything else a close does, and the REST shape is all we read."""
         nsg = ResourceId(nsg_id)
-        ops = self._clients.for_subscription(nsg.subscription).network.network_security_groups
+        client = self._clients.for_subscription(nsg.subscription).network
+        request = HttpRequest(
+            "GET", f"{nsg_id}?api-version={NSG_API_VERSION}", headers={"Accept": "application/json"}
+        )
         try:
-            body = _rest(await ops.get(nsg.resource_group, nsg.name))
-        except ResourceNotFoundError:
-            return []
+            response = await client.send_request(request)
+            if response.status_code == 404:
+                return []
+            response.raise_for_status()
+            body = response.json()
         except Exception as exc:
             raise classify(exc) from exc
-        rules = body.get("properties", {}).get("securityRules") or []
+        rules = (body.get("properties") or {}).get("securityRules") or []
         return [_rule_view(nsg_id, rule) for rule in rules]
 
     async def delete_rule(self, nsg_id: str, rule_name: str) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from azure_jit_operator.azure.access import AzureAccess
 from azure_jit_operator.azure.errors import AzureError, FailureKind, classify
+from azure_jit_operator.domain.azure_limits import name_limit_violations
 from azure_jit_operator.domain.azure_policy import (
     AzurePolicyContent,
     AzurePolicySnapshot,
@@ -137,9 +138,12 @@ async def sync_policy(
         return az
     try:
         selected, excluded = await _resolve_selector(az, spec, governed_elsewhere)
+        too_long = _names_too_long(report, obj, target.policy_name, selected)
         unguarded = await _vms_without_nsg(rt, az, spec.with_selected(selected))
         _refuse_listed_unguarded(report, spec, unguarded)
-        effective = spec.with_selected([n for n in selected if n not in unguarded])
+        effective = spec.with_selected(
+            [n for n in selected if n not in unguarded and n not in too_long]
+        )
         desired = desired_policy(effective)
         actual = await az.jit.get(target)
         if mode is ReconcilePolicy.SKIP:
@@ -250,6 +254,23 @@ async def _vms_without_nsg(rt: Runtime, az: AzureAccess, spec: JitPolicySpec) ->
 
     found = await asyncio.gather(*(unguarded(n) for n in names))
     return [n for n, bare in zip(names, found, strict=True) if bare]
+
+
+def _names_too_long(
+    report: _Report, obj: ObjectView, policy_name: str, selected: Sequence[str]
+) -> list[str]:
+    """Selected VMs whose name with the Azure policy name exceeds Azure JIT's limit (E13):
+    left out and reported (listed ones are refused at admission by the CRD)."""
+    too_long = [n for n in selected if name_limit_violations(policy_name, [n])]
+    report.extra["virtualMachinesNameTooLong"] = too_long
+    if too_long and sorted(obj.status.get("virtualMachinesNameTooLong") or ()) != too_long:
+        report.event(
+            "Warning",
+            "NameTooLong",
+            "left out of the Azure policy: "
+            + "; ".join(name_limit_violations(policy_name, too_long)),
+        )
+    return too_long
 
 
 class _Refused(Exception):  # noqa: N818 - control flow: a sync that ends with a report

@@ -93,14 +93,22 @@ def openings_for(
 
 
 async def close_beyond_grants(
-    rt: Runtime, az: AzureAccess, vm_id: str, ports: Iterable[int], *, now: datetime
+    rt: Runtime,
+    az: AzureAccess,
+    vm_id: str,
+    ports: Iterable[int],
+    *,
+    now: datetime,
+    observed: dict[int, PortObservation] | None = None,
 ) -> int:
     """Delete every JIT allow rule on these ports that no live claim covers; return how many.
 
     Azure JIT has no revoke API: deleting the allow rule is how access ends early or when
-    Azure is late. Rules of other live requests (same source) are left alone.
+    Azure is late. Rules of other live requests (same source) are left alone. ``observed``:
+    a read the caller just made (a close reads the NSG at expiry anyway), else one is made.
     """
-    observed = await observe(rt, az, vm_id, ports, now=now)
+    if observed is None:
+        observed = await observe(rt, az, vm_id, ports, now=now)
     # Only rules whose name proves they are JIT's; one recognised by its description alone
     # stays (and keeps the close reporting the port open until Azure removes it).
     doomed = {(r.nsg_id, r.name) for o in observed.values() for r in o.beyond_grant if r.deletable}

@@ -696,7 +696,9 @@ class RequestWorker:
             if now >= force_at:
                 forcing_since = forcing_since or now
                 await self._azure(
-                    port_ops.close_beyond_grants(self.rt, self.az, vm_id, still_open, now=now)
+                    port_ops.close_beyond_grants(
+                        self.rt, self.az, vm_id, still_open, now=now, observed=observed
+                    )
                 )
                 continue
             await self._nap(min(poll, max(0.0, (force_at - now).total_seconds())) or poll)

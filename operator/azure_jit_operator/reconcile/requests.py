@@ -678,6 +678,7 @@ class RequestWorker:
         poll = max(1.0, grace.total_seconds() / 8)
         policy_name, vm_name = self._labels()
         forcing_since: datetime | None = None
+        deleted_at: datetime | None = None
         while True:
             now = self.rt.clock.now()
             force_at = force_close_at(expires, grace, self.rt.close_timings.estimate(subscription))
@@ -693,15 +694,22 @@ class RequestWorker:
             self._open_ports.past_expiry(self.me, len(still_open) if now >= deadline else 0)
             if not still_open:
                 break
-            if now >= force_at:
-                forcing_since = forcing_since or now
-                await self._azure(
-                    port_ops.close_beyond_grants(
-                        self.rt, self.az, vm_id, still_open, now=now, observed=observed
-                    )
-                )
+            if now < force_at:
+                # One read at expiry, the next when the delete is due: polling meanwhile
+                # costs a read per request every few seconds, which at a thousand closes at
+                # once starves the deletes themselves of CPU.
+                await self._nap((force_at - now).total_seconds())
                 continue
-            await self._nap(min(poll, max(0.0, (force_at - now).total_seconds())) or poll)
+            if deleted_at is not None and now - deleted_at < timedelta(seconds=poll):
+                await self._nap(poll)  # the rule survived a delete: look again, never spin
+                continue
+            forcing_since = forcing_since or now
+            deleted_at = now
+            await self._azure(
+                port_ops.close_beyond_grants(
+                    self.rt, self.az, vm_id, still_open, now=now, observed=observed
+                )
+            )
         closed = self.rt.clock.now()
         if forcing_since is not None:
             # What deleting took, so the next close on this subscription starts in time.

@@ -38,8 +38,6 @@ from azure_jit_operator.emulator.core import Emulator
 from azure_jit_operator.emulator.errors import ArmError
 from azure_jit_operator.emulator.faults import FaultError
 from azure_jit_operator.emulator.identities import parse_identity
-from azure_jit_operator.emulator.jit import render_policy
-from azure_jit_operator.emulator.jit_effects import ALLOW_PREFIX, DENY_PREFIX
 from azure_jit_operator.emulator.jit_validation import parse_policy
 from azure_jit_operator.emulator.model import Vm
 from azure_jit_operator.emulator.nsg_rules import render_rule
@@ -156,7 +154,7 @@ class AdminApi:
                 }
                 for nsg in store.nsgs.values()
             ],
-            "jitNetworkAccessPolicies": [render_policy(p) for p in store.policies.values()],
+            "jitNetworkAccessPolicies": [emulator.jit.render(p) for p in store.policies.values()],
             "pendingOperations": emulator.operations.pending(),
             "faults": emulator.faults.to_list(),
             "identities": [i.to_dict(include_secret=False) for i in store.identities.values()],
@@ -290,9 +288,14 @@ class AdminApi:
                 ]
                 if not set(guard.addresses) & {t for t in targets if t}:
                     continue
-                if rule.name.startswith(DENY_PREFIX):
+                # JIT's rules are told apart by their owner (the policy that wrote them), not
+                # by name: names differ between rule generations (E1) and anyone may name a
+                # rule of their own "…JITRule…".
+                if rule.jit_policy is None:
+                    continue
+                if props.get("access") == "Deny":
                     deny.append(render_rule(nsg, rule))
-                elif rule.name.startswith(ALLOW_PREFIX):
+                elif props.get("access") == "Allow":
                     allow.append(render_rule(nsg, rule))
                     open_ports.append(
                         {
@@ -343,10 +346,11 @@ class AdminApi:
             await self._body(request),
             store=self.emulator.store,
             subscription=params["subscriptionId"],
+            name=params["jitNetworkAccessPolicyName"],
         )
         key = self._policy_key(params)
         policy = jit.apply_policy(key, self.emulator.store.policies.get(key), params, kind, vms)
-        return web.json_response(render_policy(policy))
+        return web.json_response(jit.render(policy))
 
     async def delete_policy(self, request: web.Request) -> web.StreamResponse:
         params = self._policy_params(request)

@@ -15,6 +15,7 @@
 ``PUT  /_emulator/vms/{sub}/{rg}/{name}/tags``      replace a VM's tags ``{"tags": {...}}``
 ``GET  /_emulator/vms/{sub}/{rg}/{name}/access``    NSGs guarding the VM, JIT rules, open ports
 ``PUT|DELETE /_emulator/policies/{sub}/{rg}/{loc}/{name}``  change/delete a JIT policy out of band
+``PUT  /_emulator/defender/{sub}``                   servers plan ``{pricing_tier, sub_plan}``
 ``GET|POST /_emulator/identities``                  Entra identities; add or replace one
 ``DELETE /_emulator/identities/{clientId}``         remove an identity (its tokens lose access)
 =================================================  ===========================================
@@ -41,6 +42,7 @@ from azure_jit_operator.emulator.identities import parse_identity
 from azure_jit_operator.emulator.jit_validation import parse_policy
 from azure_jit_operator.emulator.model import Vm
 from azure_jit_operator.emulator.nsg_rules import render_rule
+from azure_jit_operator.emulator.pricing import parse_plan
 from azure_jit_operator.emulator.settings import SettingsError
 from azure_jit_operator.emulator.world import WorldError, parse_vm
 
@@ -82,6 +84,7 @@ class AdminApi:
             ("GET", "/vms/{sub}/{rg}/{name}/access", self.vm_access),
             ("PUT", "/policies/{sub}/{rg}/{loc}/{name}", self.put_policy),
             ("DELETE", "/policies/{sub}/{rg}/{loc}/{name}", self.delete_policy),
+            ("PUT", "/defender/{sub}", self.set_defender_plan),
             ("GET", "/identities", self.get_identities),
             ("POST", "/identities", self.add_identity),
             ("DELETE", "/identities/{client_id}", self.remove_identity),
@@ -362,6 +365,22 @@ class AdminApi:
         else:
             self.emulator.jit.remove_policy(key)
         return web.json_response({})
+
+    # ----------------------------------------------------------------------- Defender plans
+
+    async def set_defender_plan(self, request: web.Request) -> web.StreamResponse:
+        """Defender for Servers on a subscription (E12): Standard/P2 unless set otherwise."""
+        body = await self._body(request)
+        plan = parse_plan(body.get("pricing_tier"), body.get("sub_plan"))
+        subscription = request.match_info["sub"]
+        self.emulator.pricing.set_servers_plan(subscription, plan)
+        return web.json_response(
+            {
+                "subscription": subscription,
+                "pricingTier": plan.pricing_tier,
+                "subPlan": plan.sub_plan,
+            }
+        )
 
     # ----------------------------------------------------------------------- identities
 

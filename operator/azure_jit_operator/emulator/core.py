@@ -20,6 +20,7 @@ from azure_jit_operator.emulator.jit_effects import JitEffects
 from azure_jit_operator.emulator.lro import OperationTracker
 from azure_jit_operator.emulator.network import NetworkApi
 from azure_jit_operator.emulator.pricing import PricingApi
+from azure_jit_operator.emulator.resources import ResourcesApi
 from azure_jit_operator.emulator.settings import EmulatorSettings
 from azure_jit_operator.emulator.store import Store
 from azure_jit_operator.emulator.world import World
@@ -54,9 +55,11 @@ class Emulator:
         self.network = NetworkApi(self.store, self.settings, self.operations)
         self.compute = ComputeApi(self.store, self.settings)
         self.pricing = PricingApi(self.store, self.clock)
+        self.resources = ResourcesApi(self.store)
         self.router = Router(
             self.jit.routes()
             + self.pricing.routes()
+            + self.resources.routes()
             + self.network.routes()
             + self.compute.routes()
             + self.operations.routes()

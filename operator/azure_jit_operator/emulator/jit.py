@@ -314,7 +314,9 @@ class JitApi:
         jit_request = JitRequest(
             virtual_machines=request_vms,
             start_time=now,
-            requestor=request.principal.name,
+            # A service principal's initiate was recorded with requestor "" (E7); users and
+            # the world's tokens keep their name.
+            requestor="" if request.principal.client_id else request.principal.name,
             justification=body.justification,
         )
         # The 202 shows the request as accepted, not yet in effect (E7), even when the

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError
+from azure.identity.aio import ClientSecretCredential as AsyncClientSecretCredential
 from azure.mgmt.security.aio import SecurityCenter
 
 from tests.integration.emulator.builders import (
@@ -20,6 +21,7 @@ from tests.integration.emulator.builders import (
 )
 from tests.integration.emulator.raw_arm import arm_call
 from tests.support.emulator import SUBSCRIPTION, EmulatorHandle
+from tests.support.identity import OPERATOR, TENANT_ID, credential_kwargs
 
 pytestmark = pytest.mark.integration
 
@@ -317,3 +319,29 @@ async def test_a_refused_policy_put_changes_nothing(
     assert caught.value.status_code == 400
     access = await emulator.admin.vm_access(SUBSCRIPTION, RG, "vm-web-01")
     assert [g["jitDenyRules"] for g in access["guards"]] == [[]]
+
+
+async def test_a_service_principals_request_has_an_empty_requestor(
+    emulator: EmulatorHandle,
+) -> None:
+    endpoint = emulator.endpoint
+    async with (
+        AsyncClientSecretCredential(
+            TENANT_ID,
+            OPERATOR.client_id,
+            OPERATOR.secret,
+            authority=endpoint.base_url,
+            **credential_kwargs(endpoint),
+        ) as credential,
+        SecurityCenter(credential, SUBSCRIPTION, **endpoint.sdk_kwargs()) as security,
+    ):
+        await _web_admins(security)
+        answer = await security.jit_network_access_policies.initiate(
+            RG, LOCATION, "web-admins", initiate_request("vm-web-01", (22, "198.51.100.7"))
+        )
+        [request] = (
+            await security.jit_network_access_policies.get(RG, LOCATION, "web-admins")
+        ).requests
+
+    assert answer.requestor == ""
+    assert request.requestor == ""

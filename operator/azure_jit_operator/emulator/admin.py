@@ -6,7 +6,7 @@
 ``POST /_emulator/reset``                           back to the world, settings, real clock
 ``GET|PATCH /_emulator/settings``                   revoke lag, never-revoke, paging, latency
 ``GET|POST /_emulator/clock``                       ``{"advance_seconds"|"offset_seconds"|"now"}``
-``POST /_emulator/tick``                            revoke / finish what is due now
+``POST /_emulator/tick``                            apply / revoke / finish what is due now
 ``POST /_emulator/operations/complete``             finish every pending long-running operation
 ``GET|DELETE /_emulator/calls``                     call counts per operation id (reset)
 ``GET|POST|DELETE /_emulator/faults[/{id}]``        fault injection (see :mod:`.faults`)
@@ -210,6 +210,8 @@ class AdminApi:
         return web.json_response(self._clock())
 
     async def tick(self, request: web.Request) -> web.StreamResponse:
+        # Initiates whose apply delay has passed take effect first, as in the ticker.
+        self.emulator.effects.apply_due()
         revoked = self.emulator.effects.expire_due()
         self.emulator.operations.complete_due()
         return web.json_response({"revoked_ports": revoked})

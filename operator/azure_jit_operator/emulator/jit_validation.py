@@ -17,7 +17,8 @@ policy (VM, port, duration, source) gets one generic "not a subset of policy" me
 its status and code are an assumption, U5); IPv6 sources are refused (E14); a policy port
 with ``protocol: ""`` is a 500 (E14); policy name + VM name may be at most 56 characters and
 a rule description at most 140 (E13; status and code are an assumption).
-Prefixes are parsed by the emulator's own :mod:`.jit_prefixes`, not the operator's code.
+Prefixes and durations are read by the emulator's own :mod:`.jit_prefixes` and
+:mod:`.jit_durations`, not by the operator's code.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from azure_jit_operator.domain.durations import DurationError, parse_iso_duration
 from azure_jit_operator.emulator import errors, ids, jit_rule_names
 from azure_jit_operator.emulator.clock import parse_timestamp
+from azure_jit_operator.emulator.jit_durations import JitDurationError, parse_duration
 from azure_jit_operator.emulator.jit_prefixes import SourcePrefixError, parse_source, within
 from azure_jit_operator.emulator.model import JitPolicy, JitPolicyVm, JitPortRule
 from azure_jit_operator.emulator.store import Store
@@ -185,8 +186,8 @@ def _port_rule(port: object, target: str) -> JitPortRule:
             f"{target}.maxRequestAccessDuration",
         )
     try:
-        duration = parse_iso_duration(duration_text)
-    except DurationError as exc:
+        duration = parse_duration(duration_text)
+    except JitDurationError as exc:
         raise policy_error(str(exc), f"{target}.maxRequestAccessDuration") from None
     if not MIN_ACCESS <= duration <= MAX_ACCESS:
         raise policy_error(
@@ -313,10 +314,10 @@ def _initiate_port(port: object, target: str) -> InitiatePort:
                 raise ValueError(end_text)
             end_time = parse_timestamp(end_text)
         elif isinstance(duration_text, str):
-            duration = parse_iso_duration(duration_text)
+            duration = parse_duration(duration_text)
         else:
             raise ValueError(duration_text)
-    except (ValueError, DurationError):
+    except ValueError:  # JitDurationError included
         field, value = (
             ("endTimeUtc", end_text) if end_text is not None else ("duration", duration_text)
         )

@@ -13,6 +13,12 @@ Loaded as a pytest plugin from ``tests/conftest.py``. Fixtures:
   event loop (default world); :func:`run_emulator_in_process` takes any world/settings.
 
 SDK clients: ``SecurityCenter(endpoint.credential(), SUBSCRIPTION, **endpoint.sdk_kwargs())``.
+
+Timing: the emulator's defaults model real Azure's few seconds before an initiate takes
+effect and before a policy PUT settles (E6, E7). Emulators started here instead default to
+no delay for either (:data:`TEST_TIMING_ARGS`, :func:`quick_settings`), so the suite's timings
+stay what they were; a test that wants Azure's delays asks for them (flags, settings, or
+``admin.update_settings(apply_delay_seconds=…)``; ``reset`` returns to the start settings).
 """
 
 from __future__ import annotations
@@ -52,7 +58,17 @@ READY = re.compile(r"^emulator ready: (?P<url>https://\S+) ca=(?P<ca>\S+) admin=
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 
+# Given before the caller's arguments, so a caller's own --apply-delay wins (argparse: last).
+TEST_TIMING_ARGS = ("--apply-delay", "0", "--policy-settle", "0")
+
 _T = TypeVar("_T")
+
+
+def quick_settings(**changes: Any) -> EmulatorSettings:
+    """Emulator settings for tests: no apply delay, no policy settling, plus ``changes``."""
+    settings = EmulatorSettings(apply_delay_seconds=0.0, policy_settle_seconds=0.0)
+    settings.update(changes)
+    return settings
 
 
 async def eventually(
@@ -152,6 +168,7 @@ def start_emulator_process(work_dir: Path, *args: str) -> EmulatorProcess:
         "0",
         "--cert-dir",
         str(work_dir / "certs"),
+        *TEST_TIMING_ARGS,
         *args,
     ]
     with log_path.open("wb") as log:
@@ -181,8 +198,9 @@ async def run_emulator_in_process(
     world: World | None = None,
     settings: EmulatorSettings | None = None,
 ) -> AsyncIterator[EmulatorHandle]:
-    """Serve an emulator on the running event loop for the duration of the block."""
-    emulator = Emulator(world or load_world(), settings=settings)
+    """Serve an emulator on the running event loop for the duration of the block
+    (``settings`` default: :func:`quick_settings`, no apply delay, no policy settling)."""
+    emulator = Emulator(world or load_world(), settings=settings or quick_settings())
     async with EmulatorServer(emulator, cert_dir=cert_dir) as server:
         endpoint = EmulatorEndpoint(base_url=server.base_url, ca_path=server.ca_path)
         async with endpoint.admin() as admin:

@@ -6,7 +6,7 @@
 ``POST /_emulator/reset``                           back to the world, settings, real clock
 ``GET|PATCH /_emulator/settings``                   revoke lag, never-revoke, paging, latency
 ``GET|POST /_emulator/clock``                       ``{"advance_seconds"|"offset_seconds"|"now"}``
-``POST /_emulator/tick``                            revoke / finish what is due now
+``POST /_emulator/tick``                            apply / revoke / finish what is due now
 ``POST /_emulator/operations/complete``             finish every pending long-running operation
 ``GET|DELETE /_emulator/calls``                     call counts per operation id (reset)
 ``GET|POST|DELETE /_emulator/faults[/{id}]``        fault injection (see :mod:`.faults`)
@@ -15,6 +15,7 @@
 ``PUT  /_emulator/vms/{sub}/{rg}/{name}/tags``      replace a VM's tags ``{"tags": {...}}``
 ``GET  /_emulator/vms/{sub}/{rg}/{name}/access``    NSGs guarding the VM, JIT rules, open ports
 ``PUT|DELETE /_emulator/policies/{sub}/{rg}/{loc}/{name}``  change/delete a JIT policy out of band
+``PUT  /_emulator/defender/{sub}``                   servers plan ``{pricing_tier, sub_plan}``
 ``GET|POST /_emulator/identities``                  Entra identities; add or replace one
 ``DELETE /_emulator/identities/{clientId}``         remove an identity (its tokens lose access)
 =================================================  ===========================================
@@ -38,11 +39,10 @@ from azure_jit_operator.emulator.core import Emulator
 from azure_jit_operator.emulator.errors import ArmError
 from azure_jit_operator.emulator.faults import FaultError
 from azure_jit_operator.emulator.identities import parse_identity
-from azure_jit_operator.emulator.jit import render_policy
-from azure_jit_operator.emulator.jit_effects import ALLOW_PREFIX, DENY_PREFIX
 from azure_jit_operator.emulator.jit_validation import parse_policy
 from azure_jit_operator.emulator.model import Vm
 from azure_jit_operator.emulator.nsg_rules import render_rule
+from azure_jit_operator.emulator.pricing import parse_plan
 from azure_jit_operator.emulator.settings import SettingsError
 from azure_jit_operator.emulator.world import WorldError, parse_vm
 
@@ -84,6 +84,7 @@ class AdminApi:
             ("GET", "/vms/{sub}/{rg}/{name}/access", self.vm_access),
             ("PUT", "/policies/{sub}/{rg}/{loc}/{name}", self.put_policy),
             ("DELETE", "/policies/{sub}/{rg}/{loc}/{name}", self.delete_policy),
+            ("PUT", "/defender/{sub}", self.set_defender_plan),
             ("GET", "/identities", self.get_identities),
             ("POST", "/identities", self.add_identity),
             ("DELETE", "/identities/{client_id}", self.remove_identity),
@@ -156,7 +157,7 @@ class AdminApi:
                 }
                 for nsg in store.nsgs.values()
             ],
-            "jitNetworkAccessPolicies": [render_policy(p) for p in store.policies.values()],
+            "jitNetworkAccessPolicies": [emulator.jit.render(p) for p in store.policies.values()],
             "pendingOperations": emulator.operations.pending(),
             "faults": emulator.faults.to_list(),
             "identities": [i.to_dict(include_secret=False) for i in store.identities.values()],
@@ -209,6 +210,8 @@ class AdminApi:
         return web.json_response(self._clock())
 
     async def tick(self, request: web.Request) -> web.StreamResponse:
+        # Initiates whose apply delay has passed take effect first, as in the ticker.
+        self.emulator.effects.apply_due()
         revoked = self.emulator.effects.expire_due()
         self.emulator.operations.complete_due()
         return web.json_response({"revoked_ports": revoked})
@@ -290,9 +293,14 @@ class AdminApi:
                 ]
                 if not set(guard.addresses) & {t for t in targets if t}:
                     continue
-                if rule.name.startswith(DENY_PREFIX):
+                # JIT's rules are told apart by their owner (the policy that wrote them), not
+                # by name: names differ between rule generations (E1) and anyone may name a
+                # rule of their own "…JITRule…".
+                if rule.jit_policy is None:
+                    continue
+                if props.get("access") == "Deny":
                     deny.append(render_rule(nsg, rule))
-                elif rule.name.startswith(ALLOW_PREFIX):
+                elif props.get("access") == "Allow":
                     allow.append(render_rule(nsg, rule))
                     open_ports.append(
                         {
@@ -343,10 +351,11 @@ class AdminApi:
             await self._body(request),
             store=self.emulator.store,
             subscription=params["subscriptionId"],
+            name=params["jitNetworkAccessPolicyName"],
         )
         key = self._policy_key(params)
         policy = jit.apply_policy(key, self.emulator.store.policies.get(key), params, kind, vms)
-        return web.json_response(render_policy(policy))
+        return web.json_response(jit.render(policy))
 
     async def delete_policy(self, request: web.Request) -> web.StreamResponse:
         params = self._policy_params(request)
@@ -358,6 +367,22 @@ class AdminApi:
         else:
             self.emulator.jit.remove_policy(key)
         return web.json_response({})
+
+    # ----------------------------------------------------------------------- Defender plans
+
+    async def set_defender_plan(self, request: web.Request) -> web.StreamResponse:
+        """Defender for Servers on a subscription (E12): Standard/P2 unless set otherwise."""
+        body = await self._body(request)
+        plan = parse_plan(body.get("pricing_tier"), body.get("sub_plan"))
+        subscription = request.match_info["sub"]
+        self.emulator.pricing.set_servers_plan(subscription, plan)
+        return web.json_response(
+            {
+                "subscription": subscription,
+                "pricingTier": plan.pricing_tier,
+                "subPlan": plan.sub_plan,
+            }
+        )
 
     # ----------------------------------------------------------------------- identities
 

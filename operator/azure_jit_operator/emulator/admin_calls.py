@@ -121,6 +121,11 @@ class Calls:
         suffix = "" if remove_rules else "?remove_rules=false"
         return Call("DELETE", _policy_path(subscription, resource_group, location, name) + suffix)
 
+    @staticmethod
+    def set_defender_plan(subscription: str, pricing_tier: str, sub_plan: str | None) -> Call:
+        body = {"pricing_tier": pricing_tier, "sub_plan": sub_plan}
+        return Call("PUT", f"/defender/{quote(subscription)}", body)
+
     identities = Call("GET", "/identities")
 
     @staticmethod

@@ -222,6 +222,15 @@ class AdminClient:
         )
         await self._send(call)
 
+    async def set_defender_plan(
+        self, subscription: str, pricing_tier: str, sub_plan: str | None = None
+    ) -> dict[str, Any]:
+        """Defender for Servers on ``subscription`` as Microsoft.Security/pricings shows it:
+        ``("Standard", "P2")`` is the default JIT needs (E12); ``("Standard", "P1")`` or
+        ``("Free", None)`` model a subscription without Plan 2."""
+        call = Calls.set_defender_plan(subscription, pricing_tier, sub_plan)
+        return cast(dict[str, Any], await self._send(call))
+
     async def identities(self) -> list[dict[str, Any]]:
         """The Entra identities (world-file shape, secrets masked)."""
         return cast(list[dict[str, Any]], await self._send(Calls.identities))
@@ -398,6 +407,12 @@ class SyncAdminClient:
             subscription, resource_group, location, name, remove_rules=remove_rules
         )
         self._send(call)
+
+    def set_defender_plan(
+        self, subscription: str, pricing_tier: str, sub_plan: str | None = None
+    ) -> dict[str, Any]:
+        call = Calls.set_defender_plan(subscription, pricing_tier, sub_plan)
+        return cast(dict[str, Any], self._send(call))
 
     def identities(self) -> list[dict[str, Any]]:
         return cast(list[dict[str, Any]], self._send(Calls.identities))

@@ -25,8 +25,23 @@ from azure_jit_operator.emulator.identities import Identity
 from azure_jit_operator.emulator.store import Principal
 
 SECURITY_API_VERSIONS = ("2020-01-01", "2015-06-01-preview")
-NETWORK_API_VERSIONS = ("2024-07-01", "2025-07-01", "2026-03-01")
-COMPUTE_API_VERSIONS = ("2025-11-01", "2026-04-01")
+# Versions whose NSG/NIC/VNet shapes are the ones served: the SDK's (2026-03-01), the
+# vendored specs' (2024-07-01, 2025-07-01) and what azure-cli 2.91's network commands send
+# (2022-01-01 NSGs, 2023-11-01 NICs, 2025-09-01 some VNet calls), plus the stable releases
+# between them that the public spec index shows.
+NETWORK_API_VERSIONS = (
+    "2022-01-01",
+    "2023-11-01",
+    "2024-07-01",
+    "2025-01-01",
+    "2025-05-01",
+    "2025-07-01",
+    "2025-09-01",
+    "2026-03-01",
+)
+# azure-mgmt-compute 39 (2026-04-01), the vendored examples (2025-11-01), azure-cli 2.91's
+# VM commands (2024-11-01).
+COMPUTE_API_VERSIONS = ("2024-11-01", "2025-11-01", "2026-04-01")
 
 _API_VERSION_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}(-[A-Za-z]+)?$")
 _ANYONE = Principal(

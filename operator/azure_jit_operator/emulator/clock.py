@@ -9,8 +9,11 @@ ISO 8601 UTC with seven fractional digits and a ``Z``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+
+_FRACTION = re.compile(r"T\d{2}:\d{2}:\d{2}\.(\d+)", re.IGNORECASE)
 
 
 class EmulatorClock:
@@ -82,3 +85,12 @@ def parse_timestamp(text: str) -> datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def format_sent_timestamp(text: str) -> str:
+    """A client's timestamp as Azure echoes it: :func:`format_timestamp` at .NET's 100 ns
+    precision, so ``2022-11-17T11:44:50.5921811Z`` comes back exactly as sent (E7) where
+    Python's datetime alone would lose the seventh digit."""
+    match = _FRACTION.search(text)
+    seventh = match.group(1)[6] if match and len(match.group(1)) >= 7 else "0"
+    return format_timestamp(parse_timestamp(text))[:-2] + seventh + "Z"

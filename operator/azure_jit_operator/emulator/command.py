@@ -20,6 +20,7 @@ from pathlib import Path
 
 from azure_jit_operator.emulator.clock import EmulatorClock
 from azure_jit_operator.emulator.core import Emulator
+from azure_jit_operator.emulator.jit_rule_names import GENERATIONS
 from azure_jit_operator.emulator.server import EmulatorServer
 from azure_jit_operator.emulator.settings import EmulatorSettings
 from azure_jit_operator.emulator.world import WorldError, generate_world, load_world
@@ -64,6 +65,27 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
         "--never-revoke",
         action="store_true",
         help="never remove allow rules at endTimeUtc (test the client's own forced close)",
+    )
+    parser.add_argument(
+        "--apply-delay",
+        type=float,
+        default=EmulatorSettings.apply_delay_seconds,
+        metavar="SECONDS",
+        help="how long an initiated port stays Initiating before its allow rule appears",
+    )
+    parser.add_argument(
+        "--policy-settle",
+        type=float,
+        default=EmulatorSettings.policy_settle_seconds,
+        metavar="SECONDS",
+        help="how long a JIT policy says provisioningState Updating after a PUT",
+    )
+    parser.add_argument(
+        "--jit-rule-generation",
+        choices=GENERATIONS,
+        default=EmulatorSettings.jit_rule_generation,
+        help="names of new JIT NSG rules: MicrosoftDefenderForCloud-… (current), "
+        "SecurityCenter-… (legacy), or legacy deny with current allow rules (mixed)",
     )
     parser.add_argument("--page-size", type=int, default=100, help="items per list page")
     parser.add_argument(
@@ -115,6 +137,9 @@ def run(args: argparse.Namespace) -> int:
         settings = EmulatorSettings(
             revoke_lag_seconds=args.revoke_lag,
             never_revoke=args.never_revoke,
+            apply_delay_seconds=args.apply_delay,
+            policy_settle_seconds=args.policy_settle,
+            jit_rule_generation=args.jit_rule_generation,
             page_size=args.page_size,
             arm_latency_seconds=args.arm_latency,
             lro_in_progress_polls=args.lro_polls,

@@ -19,6 +19,8 @@ from azure_jit_operator.emulator.jit import JitApi
 from azure_jit_operator.emulator.jit_effects import JitEffects
 from azure_jit_operator.emulator.lro import OperationTracker
 from azure_jit_operator.emulator.network import NetworkApi
+from azure_jit_operator.emulator.pricing import PricingApi
+from azure_jit_operator.emulator.resources import ResourcesApi
 from azure_jit_operator.emulator.settings import EmulatorSettings
 from azure_jit_operator.emulator.store import Store
 from azure_jit_operator.emulator.world import World
@@ -52,8 +54,12 @@ class Emulator:
         self.jit = JitApi(self.store, self.settings, self.clock, self.effects)
         self.network = NetworkApi(self.store, self.settings, self.operations)
         self.compute = ComputeApi(self.store, self.settings)
+        self.pricing = PricingApi(self.store, self.clock)
+        self.resources = ResourcesApi(self.store)
         self.router = Router(
             self.jit.routes()
+            + self.pricing.routes()
+            + self.resources.routes()
             + self.network.routes()
             + self.compute.routes()
             + self.operations.routes()

@@ -4,14 +4,21 @@ All operations of the spec: List (subscription), ListByRegion, ListByResourceGro
 ListByResourceGroupAndRegion (paged with ``nextLink``), Get, CreateOrUpdate (200), Delete
 (200, or 204 when absent) and Initiate (202 with the request). Policies keep their
 ``requests`` history the way Azure shows it (each initiate appended, port status moving
-from ``Initiated`` to ``Revoked`` with a ``statusReason``). A client's ``requests`` in a PUT
-body are ignored: the history is the service's. ``maxRequestAccessDuration`` comes back in
-.NET TimeSpan form (``PT3H``, ``P1D``), as Azure normalises it.
+from ``Initiating`` to ``Initiated`` to ``Revoked`` with a ``statusReason``). A client's
+``requests`` in a PUT body are ignored: the history is the service's.
+``maxRequestAccessDuration`` comes back in .NET TimeSpan form (``PT3H``, ``P1D``), as Azure
+normalises it.
+
+As recorded against real Azure: a PUT answers 200 with ``provisioningState: "Updating"``,
+which GETs keep showing for ``policy_settle_seconds`` (E6; 0 = ``Succeeded`` at once, as a
+2019 recording showed); the initiate's 202 body says ``Initiating``/``UserRequested`` and
+echoes ``endTimeUtc`` as sent, at .NET's 100 ns precision (E7). ``history_justifications``
+and ``history_limit`` switch what the history shows for the unknowns U1 and U7.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from azure_jit_operator.emulator import errors, ids
@@ -22,11 +29,16 @@ from azure_jit_operator.emulator.arm import (
     Route,
     page,
 )
-from azure_jit_operator.emulator.clock import EmulatorClock, format_timestamp
+from azure_jit_operator.emulator.clock import (
+    EmulatorClock,
+    format_sent_timestamp,
+    format_timestamp,
+)
 from azure_jit_operator.emulator.jit_effects import JitEffects
 from azure_jit_operator.emulator.jit_validation import (
     check_initiate_port,
     initiate_error,
+    not_a_subset,
     parse_initiate,
     parse_policy,
 )
@@ -84,13 +96,13 @@ def _render_request_port(port: JitRequestPort) -> dict[str, Any]:
         out["allowedSourceAddressPrefixes"] = list(port.allowed_prefixes)
     else:
         out["allowedSourceAddressPrefix"] = port.allowed_prefix
-    out["endTimeUtc"] = format_timestamp(port.end_time)
+    out["endTimeUtc"] = port.end_time_text or format_timestamp(port.end_time)
     out["status"] = port.status
     out["statusReason"] = port.status_reason
     return out
 
 
-def render_request(request: JitRequest) -> dict[str, Any]:
+def render_request(request: JitRequest, *, justification: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {
         "virtualMachines": [
             {"id": vm.id, "ports": [_render_request_port(p) for p in vm.ports]}
@@ -99,12 +111,22 @@ def render_request(request: JitRequest) -> dict[str, Any]:
         "startTimeUtc": format_timestamp(request.start_time),
         "requestor": request.requestor,
     }
-    if request.justification is not None:
+    if justification and request.justification is not None:
         out["justification"] = request.justification
     return out
 
 
-def render_policy(policy: JitPolicy) -> dict[str, Any]:
+def provisioning_state(policy: JitPolicy, now: datetime) -> str:
+    """``Updating`` until the last PUT has settled (E6), then ``Succeeded``."""
+    if policy.settles_at is not None and now < policy.settles_at:
+        return "Updating"
+    return policy.provisioning_state
+
+
+def render_policy(
+    policy: JitPolicy, *, now: datetime, settings: EmulatorSettings
+) -> dict[str, Any]:
+    """The policy as Azure shows it at ``now``; the history as ``settings`` say (U1, U7)."""
     vms = []
     for vm in policy.virtual_machines:
         item: dict[str, Any] = {"id": vm.id, "ports": [_render_port_rule(p) for p in vm.ports]}
@@ -119,10 +141,15 @@ def render_policy(policy: JitPolicy) -> dict[str, Any]:
     }
     if policy.kind is not None:
         body["kind"] = policy.kind
+    history = policy.requests
+    if settings.history_limit is not None:
+        history = history[-settings.history_limit :]
     body["properties"] = {
         "virtualMachines": vms,
-        "requests": [render_request(r) for r in policy.requests],
-        "provisioningState": policy.provisioning_state,
+        "requests": [
+            render_request(r, justification=settings.history_justifications) for r in history
+        ],
+        "provisioningState": provisioning_state(policy, now),
     }
     return body
 
@@ -148,6 +175,9 @@ class JitApi:
         self.settings = settings
         self.clock = clock
         self.effects = effects
+
+    def render(self, policy: JitPolicy) -> dict[str, Any]:
+        return render_policy(policy, now=self.clock.now(), settings=self.settings)
 
     def _lookup(self, request: ArmRequest) -> tuple[str, JitPolicy | None]:
         p = request.params
@@ -180,21 +210,26 @@ class JitApi:
             self.store.require_resource_group(p["subscriptionId"], rg)
         region = p.get("ascLocation")
         items = [
-            render_policy(policy)
+            self.render(policy)
             for policy in in_scope(self.store.policies.values(), p["subscriptionId"], rg)
             if region is None or same_location(policy.location, region)
         ]
         return ArmResponse(200, page(items, request, page_size=self.settings.page_size))
 
     def get_policy(self, request: ArmRequest) -> ArmResponse:
-        return ArmResponse(200, render_policy(self._require(request)))
+        return ArmResponse(200, self.render(self._require(request)))
 
     def put_policy(self, request: ArmRequest) -> ArmResponse:
         body = request.json_object()
         key, existing = self._lookup(request)
         p = request.params
-        kind, vms = parse_policy(body, store=self.store, subscription=p["subscriptionId"])
-        return ArmResponse(200, render_policy(self.apply_policy(key, existing, p, kind, vms)))
+        kind, vms = parse_policy(
+            body,
+            store=self.store,
+            subscription=p["subscriptionId"],
+            name=p["jitNetworkAccessPolicyName"],
+        )
+        return ArmResponse(200, self.render(self.apply_policy(key, existing, p, kind, vms)))
 
     def apply_policy(
         self,
@@ -217,6 +252,8 @@ class JitApi:
         )
         policy.kind = kind
         policy.virtual_machines = vms
+        settle = timedelta(seconds=self.settings.policy_settle_seconds)
+        policy.settles_at = self.clock.now() + settle if settle else None
         self.store.policies[key] = policy
         self.effects.revoke_removed_ports(policy)
         self.effects.sync_deny_rules(policy)
@@ -247,10 +284,7 @@ class JitApi:
                 (v for v in policy.virtual_machines if ids.key(v.id) == ids.key(item.id)), None
             )
             if policy_vm is None:
-                raise initiate_error(
-                    f"Virtual machine '{item.id}' is not part of policy '{policy.name}'.",
-                    f"{item.target}.id",
-                )
+                raise not_a_subset(policy, f"{item.target}.id")
             vm = self.store.vm_by_id(item.id)
             if vm is None:
                 raise initiate_error(f"Virtual machine '{item.id}' was not found.", item.target)
@@ -266,31 +300,38 @@ class JitApi:
                 request_port = JitRequestPort(
                     number=port.number,
                     end_time=end,
-                    status="Initiated",
+                    status="Initiating",
                     status_reason="UserRequested",
                     allowed_prefix=single,
                     allowed_prefixes=many,
+                    end_time_text=format_sent_timestamp(port.end_text)
+                    if port.end_text is not None
+                    else None,
                 )
                 request_vm.ports.append(request_port)
                 planned.append((vm, rule, request_vm, request_port))
             request_vms.append(request_vm)
+        jit_request = JitRequest(
+            virtual_machines=request_vms,
+            start_time=now,
+            # A service principal's initiate was recorded with requestor "" (E7); users and
+            # the world's tokens keep their name.
+            requestor="" if request.principal.client_id else request.principal.name,
+            justification=body.justification,
+        )
+        # The 202 shows the request as accepted, not yet in effect (E7), even when the
+        # emulator applies it at once (apply_delay_seconds 0).
+        answer = render_request(jit_request)
         delay = timedelta(seconds=self.settings.apply_delay_seconds)
         for vm, rule, request_vm, request_port in planned:
             if delay:
-                request_port.status = "Initiating"
                 self.effects.apply_later(
                     policy, vm, rule, request_vm.id, request_port, when=now + delay
                 )
             else:
                 self.effects.apply(policy, vm, rule, request_vm.id, request_port)
-        jit_request = JitRequest(
-            virtual_machines=request_vms,
-            start_time=now,
-            requestor=request.principal.name,
-            justification=body.justification,
-        )
         policy.requests.append(jit_request)
-        return ArmResponse(202, render_request(jit_request))
+        return ArmResponse(202, answer)
 
     def routes(self) -> list[Route]:
         v = SECURITY_API_VERSIONS

@@ -1,14 +1,17 @@
 """JIT's effect on network security groups, and its revoking at ``endTimeUtc``.
 
 - A policy keeps one *deny* rule per VM, NSG and protocol covering the policy's ports:
-  ``SecurityCenter-JITRule_-<n>-<GUID>``, lowest precedence free (4096, 4095, ...),
-  source ``*``, destination the VM's private address(es).
+  ``MicrosoftDefenderForCloud-JITRule_<int32>_<GUID>``, lowest precedence free (4096, 4095,
+  ...), source ``*``, destination the VM's private address(es) (E2, E4).
 - An initiated port gets an *allow* rule on every NSG guarding the VM:
-  ``SecurityCenter-JITRule-<n>-<GUID>``, highest precedence free (100, 101, ...), source the
-  requested prefix(es). A newer request for the same VM port revokes the older one
-  (``Revoked``/``NewerRequestInitiated``) and replaces its rule.
-- With ``apply_delay_seconds``, an initiated port stays ``Initiating`` (no allow rule yet)
-  until that much emulator time has passed, then is applied as above (E7, U2).
+  ``MicrosoftDefenderForCloud-JITRule-<int32>-<GUID>``, highest precedence free (100, 101,
+  ...), source the requested prefix(es) (E2, E3). Names and descriptions follow the setting
+  ``jit_rule_generation`` (see :mod:`.jit_rule_names`); every JIT rule also records its
+  policy (``SecurityRule.jit_policy``), which is how the emulator tells JIT's rules apart.
+  A newer request for the same VM port revokes the older one (``Revoked``/
+  ``NewerRequestInitiated``) and replaces its rule.
+- An initiated port stays ``Initiating`` (no allow rule yet) until ``apply_delay_seconds``
+  of emulator time have passed (default 3), then is applied as above (E7, U2).
 - At ``endTimeUtc`` + ``revoke_lag_seconds`` (unless ``never_revoke``) the allow rules go and
   the port becomes ``Revoked``/``Expired``; this runs from the server's background task.
 - Deleting a policy removes its deny rules and any allow rules still open.
@@ -17,13 +20,11 @@ JIT's own rule changes are internal to Azure and take effect at once (no LRO).
 
 from __future__ import annotations
 
-import secrets
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from azure_jit_operator.emulator import ids
+from azure_jit_operator.emulator import ids, jit_rule_names
 from azure_jit_operator.emulator.clock import EmulatorClock
 from azure_jit_operator.emulator.model import (
     DenyRuleRef,
@@ -38,8 +39,6 @@ from azure_jit_operator.emulator.nsg_rules import free_priority
 from azure_jit_operator.emulator.settings import EmulatorSettings
 from azure_jit_operator.emulator.store import Store
 
-DENY_PREFIX = "SecurityCenter-JITRule_-"
-ALLOW_PREFIX = "SecurityCenter-JITRule-"
 _NSG_PROTOCOL = {"TCP": "Tcp", "UDP": "Udp", "*": "*"}
 
 
@@ -51,10 +50,6 @@ class _PendingApply:
     rule: JitPortRule
     vm_id: str
     port: JitRequestPort
-
-
-def _rule_name(prefix: str) -> str:
-    return f"{prefix}{secrets.randbelow(2**31 - 10**8) + 10**8}-{uuid.uuid4().hex.upper()}"
 
 
 def _one_or_many(single: str, plural: str, values: list[str]) -> dict[str, Any]:
@@ -105,6 +100,7 @@ class JitEffects:
             props = self._deny_properties(
                 policy,
                 vm,
+                generation=self._deny_generation(ref.rule),
                 protocol=ref.protocol,
                 numbers=numbers,
                 addresses=addresses,
@@ -116,11 +112,12 @@ class JitEffects:
             kept.append(ref)
         for (nsg_key, vm_key, protocol), (vm, numbers, addresses) in desired.items():
             nsg = self.store.nsgs[nsg_key]
-            name = _rule_name(DENY_PREFIX)
+            name = jit_rule_names.deny_rule_name(self._generation("Deny"), vm_key)
             priority = free_priority(nsg, direction="Inbound", start=4096, step=-1)
             props = self._deny_properties(
                 policy,
                 vm,
+                generation=self._generation("Deny"),
                 protocol=protocol,
                 numbers=numbers,
                 addresses=addresses,
@@ -131,19 +128,29 @@ class JitEffects:
             kept.append(DenyRuleRef(nsg=nsg_key, vm=vm_key, protocol=protocol, rule=name))
         policy.deny_rules = kept
 
+    def _generation(self, access: Literal["Allow", "Deny"]) -> jit_rule_names.RuleGeneration:
+        return jit_rule_names.generation_for(self.settings.jit_rule_generation, access)
+
+    @staticmethod
+    def _deny_generation(rule_name: str) -> jit_rule_names.RuleGeneration:
+        """An existing deny rule keeps its generation when updated (Azure does not rename)."""
+        if rule_name.startswith(jit_rule_names.LEGACY.prefix):
+            return jit_rule_names.LEGACY
+        return jit_rule_names.CURRENT
+
     @staticmethod
     def _deny_properties(
         policy: JitPolicy,
         vm: Vm,
         *,
+        generation: jit_rule_names.RuleGeneration,
         protocol: str,
         numbers: list[int],
         addresses: list[str],
         priority: int,
     ) -> dict[str, Any]:
         return {
-            "description": f"ASC JIT Network Access rule for policy '{policy.name}' of VM "
-            f"'{vm.name}'.",
+            "description": jit_rule_names.deny_description(generation, policy.name, vm.name),
             "protocol": _NSG_PROTOCOL[protocol],
             "sourcePortRange": "*",
             **_one_or_many(
@@ -169,12 +176,12 @@ class JitEffects:
         sources = (
             [port.allowed_prefix] if port.allowed_prefix else list(port.allowed_prefixes or [])
         )
+        generation = self._generation("Allow")
         for guard in self.store.guards(vm):
             nsg = guard.nsg
-            name = _rule_name(ALLOW_PREFIX)
+            name = jit_rule_names.allow_rule_name(generation, ids.key(vm.id))
             props = {
-                "description": "ASC JIT Network Access rule created by an initiation request "
-                f"for policy '{policy.name}' of VM '{vm.name}'.",
+                "description": jit_rule_names.allow_description(generation, policy.name, vm.name),
                 "protocol": _NSG_PROTOCOL[rule.protocol],
                 "sourcePortRange": "*",
                 "destinationPortRange": str(port.number),

@@ -9,6 +9,16 @@ the policy: VM and port are in it, the end lies in the future and no further tha
 port's maximum, and the source prefix lies inside the allowed ones.
 Failures are 400s with code ``InvalidPolicyInput`` / ``InvalidInitiateInput`` and a
 ``target`` naming the offending property.
+
+What real Azure was seen answering (``docs/azure-fidelity.md``): the initiate body is checked
+before the policy is looked up, neither or both of ``endTimeUtc``/``duration`` is
+"Only one of fields 'EndTimeUtc' and 'Duration' can be set." (E8); anything outside the
+policy (VM, port, duration, source) gets one generic "not a subset of policy" message (E14;
+its status and code are an assumption, U5); IPv6 sources are refused (E14); a policy port
+with ``protocol: ""`` is a 500 (E14); policy name + VM name may be at most 56 characters and
+a rule description at most 140 (E13; status and code are an assumption).
+Prefixes and durations are read by the emulator's own :mod:`.jit_prefixes` and
+:mod:`.jit_durations`, not by the operator's code.
 """
 
 from __future__ import annotations
@@ -17,16 +27,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from azure_jit_operator.domain.durations import DurationError, parse_iso_duration
-from azure_jit_operator.domain.prefixes import PrefixError, contained_in_any, parse_prefix
-from azure_jit_operator.emulator import errors, ids
+from azure_jit_operator.emulator import errors, ids, jit_rule_names
 from azure_jit_operator.emulator.clock import parse_timestamp
+from azure_jit_operator.emulator.jit_durations import JitDurationError, parse_duration
+from azure_jit_operator.emulator.jit_prefixes import SourcePrefixError, parse_source, within
 from azure_jit_operator.emulator.model import JitPolicy, JitPolicyVm, JitPortRule
 from azure_jit_operator.emulator.store import Store
 
 MIN_ACCESS = timedelta(minutes=5)
 MAX_ACCESS = timedelta(days=1)
 _PROTOCOLS = {"tcp": "TCP", "udp": "UDP", "*": "*"}
+MAX_POLICY_AND_VM_NAME = 56  # E13
+MAX_RULE_DESCRIPTION = 140  # E13
 
 
 def policy_error(message: str, target: str) -> errors.ArmError:
@@ -37,11 +49,26 @@ def initiate_error(message: str, target: str | None = None) -> errors.ArmError:
     return errors.ArmError(400, "InvalidInitiateInput", message, target=target)
 
 
+def not_a_subset(policy: JitPolicy, target: str) -> errors.ArmError:
+    """Azure's one message for any initiate outside the policy (E14); 400
+    ``InvalidInitiateInput`` is an assumption (U5). The target is the emulator's help."""
+    return initiate_error(
+        f"The given access request is not a subset of policy '{policy.id}'. Please make sure "
+        "that the access request is within the allowed policy properties.",
+        target,
+    )
+
+
+def jit_internal_error() -> errors.ArmError:
+    """What a policy PUT with ``protocol: ""`` got from Azure (E14): a bare 500."""
+    return errors.ArmError(500, "InternalServerError", "Internal server error has occurred.")
+
+
 # --------------------------------------------------------------------------- policy bodies
 
 
 def parse_policy(
-    body: dict[str, Any], *, store: Store, subscription: str
+    body: dict[str, Any], *, store: Store, subscription: str, name: str
 ) -> tuple[str | None, list[JitPolicyVm]]:
     """``(kind, virtualMachines)`` of a CreateOrUpdate body, or an ARM 400."""
     kind = body.get("kind", "Basic")
@@ -61,11 +88,34 @@ def parse_policy(
     for index, item in enumerate(vms):
         target = f"properties.virtualMachines[{index}]"
         vm = _policy_vm(item, target, store=store, subscription=subscription)
+        _check_name_lengths(name, vm.id, target)
         if ids.key(vm.id) in seen:
             raise policy_error(f"Virtual machine '{vm.id}' appears more than once.", target)
         seen.add(ids.key(vm.id))
         parsed.append(vm)
     return kind, parsed
+
+
+def _check_name_lengths(policy_name: str, vm_id: str, target: str) -> None:
+    """E13: the documented 56-character limit and the 140-character rule description."""
+    vm_name = vm_id.rstrip("/").rsplit("/", 1)[-1]
+    if len(policy_name) + len(vm_name) > MAX_POLICY_AND_VM_NAME:
+        raise policy_error(
+            f"The policy name '{policy_name}' and the virtual machine name '{vm_name}' "
+            f"together exceed {MAX_POLICY_AND_VM_NAME} characters.",
+            f"{target}.id",
+        )
+    longest = max(
+        len(describe(generation, policy_name, vm_name))
+        for generation in (jit_rule_names.CURRENT, jit_rule_names.LEGACY)
+        for describe in (jit_rule_names.allow_description, jit_rule_names.deny_description)
+    )
+    if longest > MAX_RULE_DESCRIPTION:
+        raise policy_error(
+            f"The network security rule description for policy '{policy_name}' of virtual "
+            f"machine '{vm_name}' would exceed {MAX_RULE_DESCRIPTION} characters.",
+            f"{target}.id",
+        )
 
 
 def _policy_vm(item: object, target: str, *, store: Store, subscription: str) -> JitPolicyVm:
@@ -121,6 +171,8 @@ def _port_rule(port: object, target: str) -> JitPortRule:
         raise policy_error("Each port must be an object.", target)
     number = _port_number(port.get("number"), f"{target}.number", policy_error)
     protocol = port.get("protocol")
+    if protocol == "":
+        raise jit_internal_error()
     canonical = _PROTOCOLS.get(protocol.lower()) if isinstance(protocol, str) else None
     if canonical is None:
         raise policy_error(
@@ -134,8 +186,8 @@ def _port_rule(port: object, target: str) -> JitPortRule:
             f"{target}.maxRequestAccessDuration",
         )
     try:
-        duration = parse_iso_duration(duration_text)
-    except DurationError as exc:
+        duration = parse_duration(duration_text)
+    except JitDurationError as exc:
         raise policy_error(str(exc), f"{target}.maxRequestAccessDuration") from None
     if not MIN_ACCESS <= duration <= MAX_ACCESS:
         raise policy_error(
@@ -189,8 +241,8 @@ def _prefixes(
 
 def _check_prefix(text: str, target: str, error: Any) -> None:
     try:
-        parse_prefix(text)
-    except PrefixError as exc:
+        parse_source(text)
+    except SourcePrefixError as exc:
         raise error(str(exc), target) from None
 
 
@@ -205,6 +257,7 @@ class InitiatePort:
     allowed_prefix: str | None
     allowed_prefixes: list[str] | None
     target: str
+    end_text: str | None = None  # endTimeUtc as sent, echoed back (E7)
 
 
 @dataclass
@@ -261,10 +314,10 @@ def _initiate_port(port: object, target: str) -> InitiatePort:
                 raise ValueError(end_text)
             end_time = parse_timestamp(end_text)
         elif isinstance(duration_text, str):
-            duration = parse_iso_duration(duration_text)
+            duration = parse_duration(duration_text)
         else:
             raise ValueError(duration_text)
-    except (ValueError, DurationError):
+    except ValueError:  # JitDurationError included
         field, value = (
             ("endTimeUtc", end_text) if end_text is not None else ("duration", duration_text)
         )
@@ -272,7 +325,8 @@ def _initiate_port(port: object, target: str) -> InitiatePort:
             f"'{field}' value {value!r} is not valid.", f"{target}.{field}"
         ) from None
     single, many = _prefixes(port, target, initiate_error, required=False)
-    return InitiatePort(number, end_time, duration, single, many, target)
+    sent = end_text if isinstance(end_text, str) else None
+    return InitiatePort(number, end_time, duration, single, many, target, sent)
 
 
 def check_initiate_port(
@@ -286,11 +340,7 @@ def check_initiate_port(
     """Check one requested port against the policy; ``(rule, end, prefix, prefixes)``."""
     rule = next((r for r in policy_vm.ports if r.number == port.number), None)
     if rule is None:
-        raise initiate_error(
-            f"Port {port.number} is not configured for virtual machine '{policy_vm.id}' in "
-            f"policy '{policy.name}'.",
-            f"{port.target}.number",
-        )
+        raise not_a_subset(policy, f"{port.target}.number")
     end = port.end_time if port.end_time is not None else now + (port.duration or timedelta(0))
     if end <= now:
         raise initiate_error(
@@ -298,11 +348,7 @@ def check_initiate_port(
             f"{port.target}.endTimeUtc",
         )
     if end - now > rule.max_duration:
-        raise initiate_error(
-            f"The requested access duration for port {port.number} exceeds the maximum of "
-            f"{rule.max_duration} allowed by policy '{policy.name}'.",
-            f"{port.target}.endTimeUtc",
-        )
+        raise not_a_subset(policy, f"{port.target}.endTimeUtc")
     single, many = port.allowed_prefix, port.allowed_prefixes
     if single is None and many is None:
         if caller_ip is None:
@@ -311,12 +357,11 @@ def check_initiate_port(
                 port.target,
             )
         single = caller_ip
-    allowed = tuple(parse_prefix(p) for p in rule.allowed())
     for text in [single] if single is not None else list(many or []):
-        if not contained_in_any(parse_prefix(text), allowed):
-            raise initiate_error(
-                f"Source address prefix '{text}' is not allowed for port {port.number}; the "
-                f"policy allows {rule.allowed()}.",
-                f"{port.target}.allowedSourceAddressPrefix",
-            )
+        try:
+            inside = within(text, rule.allowed())
+        except SourcePrefixError as exc:  # the caller's own address may be IPv6
+            raise initiate_error(str(exc), f"{port.target}.allowedSourceAddressPrefix") from None
+        if not inside:
+            raise not_a_subset(policy, f"{port.target}.allowedSourceAddressPrefix")
     return rule, end, single, many

@@ -191,6 +191,7 @@ class JitRequestPort:
     allowed_prefix: str | None = None
     allowed_prefixes: list[str] | None = None
     opened: list[OpenedRule] = field(default_factory=list)
+    end_time_text: str | None = None  # endTimeUtc as the client sent it (E7), if it did
 
 
 @dataclass
@@ -227,6 +228,7 @@ class JitPolicy:
     kind: str | None = "Basic"
     requests: list[JitRequest] = field(default_factory=list)
     provisioning_state: str = "Succeeded"
+    settles_at: datetime | None = None  # "Updating" until then (E6)
     deny_rules: list[DenyRuleRef] = field(default_factory=list)
 
     @property

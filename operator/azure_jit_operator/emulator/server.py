@@ -6,7 +6,8 @@ call is counted under its operation id. Whatever goes wrong, the client gets an 
 body, never a stack trace. The ticker wakes when the clock moves, when state changes, or
 when the next ``endTimeUtc``/LRO deadline comes, and revokes/finishes what is due.
 Admin routes (``/_emulator/...``) are served by :mod:`.admin` on the same port, the Entra ID
-token endpoint and discovery documents (``/{tenant}/oauth2/v2.0/token``, ...) by :mod:`.entra`.
+token endpoint and discovery documents (``/{tenant}/oauth2/v2.0/token``, ...) by :mod:`.entra`,
+the unauthenticated cloud metadata (``/metadata/endpoints``) by :mod:`.resources`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from azure_jit_operator.emulator.arm import (
 from azure_jit_operator.emulator.certs import TlsFiles, ensure_tls_files
 from azure_jit_operator.emulator.core import Emulator
 from azure_jit_operator.emulator.entra import EntraApi
+from azure_jit_operator.emulator.resources import serve_metadata
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +213,7 @@ class EmulatorServer:
         app = web.Application(client_max_size=4 * 1024 * 1024)
         AdminApi(self.emulator, token=self.admin_token).register(app)
         EntraApi(self.emulator).register(app)
+        app.router.add_get("/metadata/endpoints", serve_metadata)
         app.router.add_route("*", "/{tail:.*}", ArmFrontDoor(self.emulator).handle)
         return app
 

@@ -4,12 +4,16 @@
 switches revoking off so a client's own forced close can be tested. The LRO knobs shape
 how long-running network operations answer pollers; ``page_size`` the ``nextLink`` paging.
 ``token_lifetime_seconds`` is the ``expires_in`` of access tokens from the Entra endpoint.
+The JIT knobs model what real Azure was seen doing (E-rows of ``docs/azure-fidelity.md``) and
+switch the unknowns (U-rows) so a client can be tested against each possible answer.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
+
+from azure_jit_operator.emulator.jit_rule_names import GENERATIONS
 
 
 class SettingsError(ValueError):
@@ -20,8 +24,17 @@ class SettingsError(ValueError):
 class EmulatorSettings:
     revoke_lag_seconds: float = 0.0
     # Seconds (emulator clock) between an initiate's 202 and its allow rules on the NSGs; the
-    # port says Initiating until then (E7; how long real Azure takes is unknown, U2).
-    apply_delay_seconds: float = 0.0
+    # port says Initiating until then. Real Azure took "seconds" (E7); exactly how long is
+    # unknown (U2), so a few seconds by default. The test suite starts emulators with 0.
+    apply_delay_seconds: float = 3.0
+    # Seconds (emulator clock) a policy PUT stays provisioningState "Updating" (E6).
+    policy_settle_seconds: float = 3.0
+    # Which names/descriptions JIT gives new NSG rules: current | legacy | mixed (E1, E2).
+    jit_rule_generation: str = "current"
+    # False: the requests history carries no justification (whether Azure keeps it: U1).
+    history_justifications: bool = True
+    # Keep only the newest N entries of a policy's requests history (None: all; U7).
+    history_limit: int | None = None
     never_revoke: bool = False
     page_size: int = 100
     arm_latency_seconds: float = 0.0
@@ -55,11 +68,18 @@ _INTEGERS = (
     "lro_in_progress_polls",
     "lro_retry_after_seconds",
     "token_lifetime_seconds",
+    "history_limit",
 )
 
 
 def _coerce(name: str, value: Any) -> Any:
-    if name in ("never_revoke", "accept_any_token"):
+    if name == "jit_rule_generation":
+        if value not in GENERATIONS:
+            raise SettingsError(f"{name} must be one of {list(GENERATIONS)}")
+        return value
+    if name == "history_limit" and value is None:
+        return None
+    if name in ("never_revoke", "accept_any_token", "history_justifications"):
         if not isinstance(value, bool):
             raise SettingsError(f"{name} must be true or false")
         return value

@@ -76,9 +76,13 @@ def initiate_request(
     )
 
 
+# Both generations of JIT rule names (E1): current first, legacy second.
+JIT_RULE_PREFIXES = ("MicrosoftDefenderForCloud-JITRule", "SecurityCenter-JITRule")
+
+
 def jit_rules(network: NetworkManagementClient, nsg: str, *, access: str) -> list[Any]:
     return [
         rule
         for rule in network.security_rules.list(RG, nsg)
-        if rule.name.startswith("SecurityCenter-JITRule") and rule.access == access
+        if rule.name.startswith(JIT_RULE_PREFIXES) and rule.access == access
     ]

@@ -227,7 +227,7 @@ async def test_initiate_by_duration_is_accepted_as_the_service_does(
     )
 
     assert response.status == 202
-    assert response.json()["virtualMachines"][0]["ports"][0]["status"] == "Initiated"
+    assert response.json()["virtualMachines"][0]["ports"][0]["status"] == "Initiating"
 
 
 async def test_initiate_with_both_end_time_and_duration_is_refused(

@@ -21,6 +21,7 @@ from tests.integration.emulator.raw_arm import arm_call
 from tests.support.emulator import (
     OPERATOR_DIR,
     REPO_ROOT,
+    EmulatorEndpoint,
     EmulatorProcess,
     start_emulator_process,
 )
@@ -128,6 +129,12 @@ def configured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorPro
         "--strict-tokens",
         "--admin-token",
         ADMIN_TOKEN,
+        "--jit-rule-generation",
+        "mixed",
+        "--apply-delay",
+        "12",
+        "--policy-settle",
+        "4.5",
     )
     try:
         yield process
@@ -153,6 +160,20 @@ def test_flags_become_the_settings_a_reset_returns_to(configured: EmulatorProces
         7,
     )
     assert settings["accept_any_token"] is False
+    assert (
+        settings["jit_rule_generation"],
+        settings["apply_delay_seconds"],
+        settings["policy_settle_seconds"],
+    ) == ("mixed", 12.0, 4.5)
+
+
+def test_the_suites_emulator_takes_effect_at_once_unless_a_test_asks(
+    emulator_endpoint: EmulatorEndpoint,
+) -> None:
+    settings = emulator_endpoint.sync_admin().settings()
+
+    assert (settings["apply_delay_seconds"], settings["policy_settle_seconds"]) == (0.0, 0.0)
+    assert settings["jit_rule_generation"] == "current"
 
 
 async def test_strict_tokens_refuse_unknown_bearers(configured: EmulatorProcess) -> None:

@@ -152,7 +152,7 @@ async def test_sdk_retries_an_initiate_answered_500_so_the_retry_supersedes_it(
         retry_backoff_factor=0.01,
     )
 
-    assert answer.virtual_machines[0].ports[0].status == "Initiated"
+    assert answer.virtual_machines[0].ports[0].status == "Initiating"
     first, second = (await policies.get(RG, LOCATION, "web-admins")).requests
     assert first.virtual_machines[0].ports[0].status_reason == "NewerRequestInitiated"
     assert second.virtual_machines[0].ports[0].status == "Initiated"

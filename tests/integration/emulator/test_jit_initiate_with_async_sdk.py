@@ -10,6 +10,7 @@ from azure.mgmt.network.aio import NetworkManagementClient
 from azure.mgmt.security.aio import SecurityCenter
 
 from tests.integration.emulator.builders import (
+    JIT_RULE_PREFIXES,
     LOCATION,
     RG,
     initiate_request,
@@ -26,7 +27,7 @@ async def _allow_rules(network: NetworkManagementClient, nsg: str) -> list[objec
     return [
         rule
         async for rule in network.security_rules.list(RG, nsg)
-        if rule.name.startswith("SecurityCenter-JITRule-")
+        if rule.name.startswith(JIT_RULE_PREFIXES) and rule.access == "Allow"
     ]
 
 
@@ -56,7 +57,8 @@ async def test_initiate_answers_accepted_with_the_request(security_aio: Security
     [vm] = answer.virtual_machines
     assert vm.id == vm_id("vm-web-01")
     [port] = vm.ports
-    assert (port.number, port.status, port.status_reason) == (22, "Initiated", "UserRequested")
+    # Accepted, not yet in effect, as real Azure answers (E7).
+    assert (port.number, port.status, port.status_reason) == (22, "Initiating", "UserRequested")
     assert port.allowed_source_address_prefix == "198.51.100.7"
     assert abs(port.end_time_utc - end) < timedelta(milliseconds=1)
 

@@ -3,6 +3,8 @@ and what each step does to the NSGs guarding the VMs."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.network import NetworkManagementClient
@@ -49,7 +51,8 @@ def test_policy_puts_a_low_precedence_deny_rule_on_the_vm_nic_nsg(
     )
 
     [deny] = jit_rules(network, "nsg-vm-web-01", access="Deny")
-    assert deny.name.startswith("SecurityCenter-JITRule_-")
+    assert re.fullmatch(r"MicrosoftDefenderForCloud-JITRule_-?\d+_[0-9A-F]{32}", deny.name)
+    assert deny.description.startswith("MDC JIT Network Access rule ")
     assert deny.priority == 4096
     assert deny.direction == "Inbound"
     assert sorted(deny.destination_port_ranges) == ["22", "3389"]

@@ -206,7 +206,7 @@ def test_request_inside_one_of_several_allowed_prefixes_is_accepted(
         RG, LOCATION, "web-admins", initiate_request("vm-web-01", (22, "203.0.113.0/28"))
     )
 
-    assert answer.virtual_machines[0].ports[0].status == "Initiated"
+    assert answer.virtual_machines[0].ports[0].status == "Initiating"
 
 
 def test_request_without_a_source_opens_for_the_caller_address(

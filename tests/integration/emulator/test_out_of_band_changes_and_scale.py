@@ -11,10 +11,14 @@ from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.network.aio import NetworkManagementClient
 from azure.mgmt.security.aio import SecurityCenter
 
-from azure_jit_operator.emulator.settings import EmulatorSettings
 from azure_jit_operator.emulator.world import generate_world
 from tests.integration.emulator.builders import LOCATION, RG, policy, port_rule, vm_id
-from tests.support.emulator import SUBSCRIPTION, EmulatorHandle, run_emulator_in_process
+from tests.support.emulator import (
+    SUBSCRIPTION,
+    EmulatorHandle,
+    quick_settings,
+    run_emulator_in_process,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -104,7 +108,7 @@ async def test_deny_rule_deleted_by_hand_comes_back_when_the_policy_is_put_again
 
 async def test_large_generated_world_pages_through_every_vm(tmp_path: Path) -> None:
     world = generate_world(vms=600, subscriptions=2, resource_groups_per_subscription=3)
-    settings = EmulatorSettings(page_size=100)
+    settings = quick_settings(page_size=100)
 
     async with run_emulator_in_process(tmp_path, world=world, settings=settings) as handle:
         async with (

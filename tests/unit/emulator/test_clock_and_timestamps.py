@@ -6,7 +6,12 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from azure_jit_operator.emulator.clock import EmulatorClock, format_timestamp, parse_timestamp
+from azure_jit_operator.emulator.clock import (
+    EmulatorClock,
+    format_sent_timestamp,
+    format_timestamp,
+    parse_timestamp,
+)
 
 
 def test_timestamps_render_with_seven_fractional_digits_in_utc() -> None:
@@ -70,3 +75,28 @@ def test_setting_now_pins_the_clock_to_an_instant() -> None:
     clock.set_now(datetime(2018, 7, 12, 8, 53, tzinfo=UTC))
 
     assert abs(clock.now() - datetime(2018, 7, 12, 8, 53, tzinfo=UTC)) < timedelta(seconds=1)
+
+
+@pytest.mark.parametrize(
+    ("sent", "echoed"),
+    [
+        pytest.param(
+            "2022-11-17T11:44:50.5921811Z",
+            "2022-11-17T11:44:50.5921811Z",
+            id="seven digits come back exactly as sent",
+        ),
+        pytest.param(
+            "2022-11-17T11:44:50.592181Z",
+            "2022-11-17T11:44:50.5921810Z",
+            id="six digits (what the SDK sends) gain Azure's seventh",
+        ),
+        pytest.param(
+            "2022-11-17T13:44:50.59218119+02:00",
+            "2022-11-17T11:44:50.5921811Z",
+            id="an offset is converted and digits beyond 100 ns are dropped",
+        ),
+        pytest.param("2022-11-17T11:44:50Z", "2022-11-17T11:44:50.0000000Z", id="whole seconds"),
+    ],
+)
+def test_a_sent_end_time_is_echoed_at_dotnet_precision(sent: str, echoed: str) -> None:
+    assert format_sent_timestamp(sent) == echoed

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from azure_jit_operator.emulator import jit_rule_names
 from azure_jit_operator.emulator.faults import CallCounter, FaultError, FaultInjector
 from azure_jit_operator.emulator.settings import EmulatorSettings, SettingsError
 
@@ -111,3 +112,32 @@ def test_call_counter_groups_by_operation_method_and_status() -> None:
             "by_status": {"202": 1, "429": 1},
         }
     }
+
+
+def test_jit_rule_numbers_are_stable_per_vm_and_take_both_signs() -> None:
+    keys = [
+        f"/subscriptions/s/resourcegroups/rg/providers/microsoft.compute/virtualmachines/vm-{i}"
+        for i in range(64)
+    ]
+    numbers = [jit_rule_names.vm_number(k) for k in keys]
+
+    assert numbers == [jit_rule_names.vm_number(k.upper()) for k in keys]
+    assert any(n < 0 for n in numbers)
+    assert any(n > 0 for n in numbers)
+    assert all(-(2**31) <= n < 2**31 for n in numbers)
+
+
+def test_defaults_model_azure_and_unknown_generations_are_refused() -> None:
+    settings = EmulatorSettings()
+
+    assert (settings.apply_delay_seconds, settings.policy_settle_seconds) == (3.0, 3.0)
+    assert settings.jit_rule_generation == "current"
+    assert (settings.history_justifications, settings.history_limit) == (True, None)
+    with pytest.raises(SettingsError):
+        settings.update({"jit_rule_generation": "2019"})
+    with pytest.raises(SettingsError):
+        settings.update({"history_limit": 0})
+    settings.update({"history_limit": 5, "history_justifications": False})
+    assert (settings.history_limit, settings.history_justifications) == (5, False)
+    settings.update({"history_limit": None})
+    assert settings.history_limit is None

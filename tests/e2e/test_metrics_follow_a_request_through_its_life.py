@@ -187,16 +187,24 @@ def test_a_request_waiting_for_its_policy_shows_as_the_oldest_pending(jit: JitWo
 @pytest.mark.parametrize(
     "operator_overrides", [{"close_grace": timedelta(seconds=10)}], ids=["10s grace"]
 )
+@pytest.mark.parametrize(
+    ("operation", "status", "code"),
+    [
+        # The operator may not delete security rules (a missing Azure permission).
+        pytest.param("SecurityRules_Delete", 403, "AuthorizationFailed", id="delete refused"),
+        # It cannot even read the NSG: it cannot tell, so the port counts as open.
+        pytest.param("NetworkSecurityGroups_Get", 503, "ServiceUnavailable", id="NSG unreadable"),
+    ],
+)
 def test_a_port_azure_leaves_open_is_reported_past_expiry_until_the_operator_closes_it(
-    jit: JitWorld,
+    jit: JitWorld, operation: str, status: int, code: str
 ) -> None:
     jit.admin.update_settings(never_revoke=True)
     jit.apply(POLICY)
     jit.wait_policy_ready("web-admins")
     jit.apply(request_manifest("ssh", duration="30m"))
     jit.wait_phase("ssh", "Active")
-    # The operator may not delete security rules (a missing Azure permission).
-    jit.admin.add_fault("SecurityRules_Delete", status=403, code="AuthorizationFailed", times=None)
+    jit.admin.add_fault(operation, status=status, code=code, times=None)
 
     jit.jump(timedelta(minutes=30, seconds=11))  # past expiresAt + close grace
     reported = wait_for(

@@ -237,11 +237,22 @@ class Demo:
         say(events.stdout.rstrip())
 
     def _wait_for_interrupt(self, plane: ControlPlane, base_url: str, ca: Path) -> None:
-        say("\nstill running (Ctrl-C to stop). Try:")
+        say("\nstill running (Ctrl-C to stop). Try, in another shell of this checkout:")
         say(f"export KUBECONFIG={plane.kubeconfig}", indent=4)
-        say(f"{plane.bin_dir / 'kubectl'} get jit -A", indent=4)
         say(
-            f"azure-jit-operator emulator admin API: {base_url}/_emulator/state (CA {ca})", indent=4
+            f'export PATH="{plane.bin_dir}:$PWD/.venv/bin:$PATH"   # kubectl, kubectl-jit', indent=4
+        )
+        say("kubectl get jit -A; kubectl jit list -A", indent=4)
+        say(f"emulator admin API: {base_url}/_emulator/state (CA {ca})", indent=4)
+        say("and Azure's side with the Azure CLI (README: Poke it with az):", indent=4)
+        say(f"export REQUESTS_CA_BUNDLE={ca} AZURE_CONFIG_DIR=$(mktemp -d)", indent=4)
+        say("az config set core.collect_telemetry=false core.instance_discovery=false", indent=4)
+        say(f"az cloud register -n Emulator --endpoint-resource-manager {base_url}", indent=4)
+        say("az cloud set -n Emulator", indent=4)
+        say(
+            f"az login --service-principal -u {OPERATOR_CLIENT_ID} -p emulator-operator-secret "
+            f"--tenant {TENANT_ID}",
+            indent=4,
         )
         with contextlib.suppress(KeyboardInterrupt):
             while True:

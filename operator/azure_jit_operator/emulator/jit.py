@@ -295,7 +295,12 @@ class JitApi:
                         f"Port {port.number} is requested more than once.", port.target
                     )
                 rule, end, single, many = check_initiate_port(
-                    policy=policy, policy_vm=policy_vm, port=port, now=now, caller_ip=request.remote
+                    policy=policy,
+                    policy_vm=policy_vm,
+                    port=port,
+                    now=now,
+                    caller_ip=request.remote,
+                    exact_sources=self.settings.exact_source_prefix_only,
                 )
                 request_port = JitRequestPort(
                     number=port.number,

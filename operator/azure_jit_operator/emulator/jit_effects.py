@@ -200,8 +200,10 @@ class JitEffects:
     def apply(
         self, policy: JitPolicy, vm: Vm, rule: JitPortRule, vm_id: str, port: JitRequestPort
     ) -> None:
-        """Take effect: a newer initiate for the VM port replaces the older one's rules."""
-        self.supersede(policy, vm_id, port.number)
+        """Take effect: a newer initiate for the VM port replaces the older one's rules
+        (unless ``second_initiate`` is "add", U3)."""
+        if self.settings.second_initiate == "replace":
+            self.supersede(policy, vm_id, port.number)
         port.status = "Initiated"
         self.open(policy, vm, rule, port)
 

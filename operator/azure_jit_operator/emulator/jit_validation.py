@@ -336,8 +336,11 @@ def check_initiate_port(
     port: InitiatePort,
     now: datetime,
     caller_ip: str | None,
+    exact_sources: bool = False,
 ) -> tuple[JitPortRule, datetime, str | None, list[str] | None]:
-    """Check one requested port against the policy; ``(rule, end, prefix, prefixes)``."""
+    """Check one requested port against the policy; ``(rule, end, prefix, prefixes)``.
+
+    ``exact_sources``: a source must be one of the allowed prefixes as written (U6)."""
     rule = next((r for r in policy_vm.ports if r.number == port.number), None)
     if rule is None:
         raise not_a_subset(policy, f"{port.target}.number")
@@ -362,6 +365,6 @@ def check_initiate_port(
             inside = within(text, rule.allowed())
         except SourcePrefixError as exc:  # the caller's own address may be IPv6
             raise initiate_error(str(exc), f"{port.target}.allowedSourceAddressPrefix") from None
-        if not inside:
+        if not inside or (exact_sources and text not in rule.allowed()):
             raise not_a_subset(policy, f"{port.target}.allowedSourceAddressPrefix")
     return rule, end, single, many

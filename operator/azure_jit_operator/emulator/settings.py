@@ -35,6 +35,12 @@ class EmulatorSettings:
     history_justifications: bool = True
     # Keep only the newest N entries of a policy's requests history (None: all; U7).
     history_limit: int | None = None
+    # A newer initiate for a VM port: "replace" the older one's rules (assumed), or "add" its
+    # own beside them, the older grant staying until its own end (U3).
+    second_initiate: str = "replace"
+    # True: a source must equal one of the policy's allowed prefixes, not merely lie inside
+    # one (#53026 saw only the exact block work in 2020; U6).
+    exact_source_prefix_only: bool = False
     never_revoke: bool = False
     page_size: int = 100
     arm_latency_seconds: float = 0.0
@@ -72,14 +78,26 @@ _INTEGERS = (
 )
 
 
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "second_initiate": ("replace", "add"),
+    "jit_rule_generation": tuple(GENERATIONS),
+}
+
+
 def _coerce(name: str, value: Any) -> Any:
-    if name == "jit_rule_generation":
-        if value not in GENERATIONS:
-            raise SettingsError(f"{name} must be one of {list(GENERATIONS)}")
+    choices = _CHOICES.get(name)
+    if choices is not None:
+        if value not in choices:
+            raise SettingsError(f"{name} must be one of {list(choices)}")
         return value
     if name == "history_limit" and value is None:
         return None
-    if name in ("never_revoke", "accept_any_token", "history_justifications"):
+    if name in (
+        "never_revoke",
+        "accept_any_token",
+        "history_justifications",
+        "exact_source_prefix_only",
+    ):
         if not isinstance(value, bool):
             raise SettingsError(f"{name} must be true or false")
         return value

@@ -600,7 +600,10 @@ class RequestWorker:
             return  # nothing to heal with, or Azure's marked end (a second early) has come
         if await self._still_applying(policy.spec.azure, vm_id, missing):
             return
-        spec = parse_request_spec(self.obj.spec)
+        try:
+            spec = parse_request_spec(self.obj.spec)
+        except SpecError:
+            return  # a spec broken after it opened heals nothing; its close still runs
         vouched = self.rt.settings.webhooks != "off"
         justification = _justification(
             spec, self.me, self.status.azure.initiation_id, vouched=vouched

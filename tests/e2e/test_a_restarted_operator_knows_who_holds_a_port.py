@@ -10,6 +10,7 @@ finalizer, so it is the persisted status alone that tells them who holds the por
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from azure_jit_operator.clock import Clock
@@ -116,6 +117,8 @@ def test_a_request_from_the_same_source_joins_the_holders_grant_after_a_restart(
         # end, or Azure would close the holder's access when the joiner's 30 minutes end.
         grants = initiated_port_22(world)
         assert len(grants) == 1, grants
-        assert ts(grants[0]["endTimeUtc"]) == ts(holder["expiresAt"])
+        # (in the second before it: the sub-second digits carry the joiner's marker)
+        holder_end = ts(holder["expiresAt"])
+        assert holder_end - timedelta(seconds=1) < ts(grants[0]["endTimeUtc"]) < holder_end
         assert ts(joiner["expiresAt"]) < ts(holder["expiresAt"])
         assert world.open_sources("vm-web-01", 22) == [HOLDER_SOURCE]

@@ -28,7 +28,7 @@ from tests.support.operator import JitWorld
         pytest.param(
             {"ports": [(22, "192.0.2.10")]},
             "SourcePrefixNotAllowed",
-            "source 192.0.2.10 is not inside the prefixes allowed for port 22",
+            "source 192.0.2.10/32 is not inside the prefixes allowed for port 22",
             id="a source outside the allowed prefixes",
         ),
         pytest.param(

@@ -137,6 +137,9 @@ def test_a_restarted_operator_closes_an_overdue_port_within_grace_however_b_fare
             name=name,
         )
 
+    # Also the lifecycle's SIGKILL leg for both rule generations at once (legacy deny rules
+    # beside current allow rules) and the emulator's default apply delay.
+    world.admin.update_settings(jit_rule_generation="mixed", apply_delay_seconds=3)
     first = start("first")
     try:
         a = _a_active_and_c_waiting(world, duration="1m")

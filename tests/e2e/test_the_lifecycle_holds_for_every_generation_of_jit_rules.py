@@ -1,10 +1,13 @@
-"""The request lifecycle (open and verify, early revoke, forced close) holds whatever Azure
+"""The request lifecycle (open, early revoke, forced close, verified close) holds whatever Azure
 names its JIT rules (E1, E2: current ``MicrosoftDefenderForCloud-JITRule…``, legacy
 ``SecurityCenter-JITRule…``, or both on one NSG) and however long Azure takes to apply an
 initiate (U2: at once, the emulator's default of a few seconds, 90 s).
 
-Azure's own revoke is off, so every close is the operator's: it must see, delete and confirm
-the rules of each generation.
+Azure's own revoke is off at first, so the forced close is the operator's: it must see,
+delete and confirm the rules of each generation; then on, so the last close is Azure's and
+the operator only confirms it. The SIGKILL restart runs with both
+generations and the default apply delay in ``test_a_close_never_waits_for_another_request.py``
+(and with current names in ``test_operator_killed_while_a_port_is_open.py``).
 """
 
 from __future__ import annotations
@@ -65,3 +68,12 @@ def test_open_revoke_and_forced_close_work_for_every_rule_generation_and_apply_d
     assert "rule(s) confirmed gone" in expired["message"]
     assert jit.allow_rules("vm-web-01", 22) == []
     assert jit.deny_rules("vm-web-01"), "JIT's deny rule stays"
+
+    # Verified close: Azure revokes on time now; the operator only confirms it on the NSG.
+    jit.admin.update_settings(never_revoke=False)
+    deletes = jit.calls("SecurityRules_Delete", "DELETE")
+    verified = _open(jit, "verified", "vm-web-02", delay)
+    jit.jump(ts(str(verified["expiresAt"])) - jit.now() + timedelta(seconds=1))
+    assert "rule(s) confirmed gone" in jit.wait_phase("verified", "Expired", timeout=60)["message"]
+    assert jit.allow_rules("vm-web-02", 22) == []
+    assert jit.calls("SecurityRules_Delete", "DELETE") == deletes  # Azure closed it itself

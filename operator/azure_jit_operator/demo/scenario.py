@@ -7,6 +7,7 @@ import contextlib
 import copy
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -53,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    # SIGTERM (a `kill`, or a terminal closing) stops the demo as Ctrl-C does: its control
+    # plane, emulator and operator are stopped and removed, not left running.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         Demo(bin_dir=bin_dir, repo=args.repo, keep=args.keep).run()
     except KeyboardInterrupt:
@@ -62,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
         say(f"the demo failed: {exc}")
         return 1
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def say(text: str = "", *, indent: int = 0) -> None:

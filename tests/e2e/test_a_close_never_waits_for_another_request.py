@@ -16,13 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.manifests import policy_manifest, port_rule, request_manifest
-from tests.support.operator import (
-    JitWorld,
-    OperatorProcess,
-    start_operator_process,
-    ts,
-    wait_for,
-)
+from tests.support.operator import JitWorld, operator_starter, ts, wait_for
 
 A_SOURCE = "198.51.100.7/32"
 C_SOURCE = "203.0.113.9/32"
@@ -127,15 +121,9 @@ GRACE = timedelta(seconds=10)
 def test_a_restarted_operator_closes_an_overdue_port_within_grace_however_b_fares(
     world: JitWorld, tmp_path: Path
 ) -> None:
-    def start(name: str) -> OperatorProcess:
-        return start_operator_process(
-            tmp_path,
-            control_plane=world.control_plane,
-            emulator=world.emulator,
-            namespace=world.namespace,
-            env={"AZURE_JIT_CLOSE_GRACE": f"{int(GRACE.total_seconds())}s"},
-            name=name,
-        )
+    start = operator_starter(
+        world, tmp_path, env={"AZURE_JIT_CLOSE_GRACE": f"{int(GRACE.total_seconds())}s"}
+    )
 
     # Also the lifecycle's SIGKILL leg for both rule generations at once (legacy deny rules
     # beside current allow rules) and the emulator's default apply delay.

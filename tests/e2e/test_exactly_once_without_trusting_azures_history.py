@@ -25,7 +25,7 @@ from tests.support.manifests import (
     port_rule,
     request_manifest,
 )
-from tests.support.operator import JitWorld, OperatorProcess, start_operator_process, wait_for
+from tests.support.operator import JitWorld, operator_starter, wait_for
 
 INITIATE = "JitNetworkAccessPolicies_Initiate"
 HOLD_SECONDS = 6
@@ -50,14 +50,7 @@ def test_a_killed_operator_never_initiates_twice_whatever_the_history_keeps(
 ) -> None:
     world.admin.update_settings(**history)
 
-    def start(name: str) -> OperatorProcess:
-        return start_operator_process(
-            tmp_path,
-            control_plane=world.control_plane,
-            emulator=world.emulator,
-            namespace=world.namespace,
-            name=name,
-        )
+    start = operator_starter(world, tmp_path)
 
     first = start("first")
     try:

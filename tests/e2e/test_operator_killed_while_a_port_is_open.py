@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from tests.support.manifests import policy_manifest, request_manifest
-from tests.support.operator import JitWorld, OperatorProcess, start_operator_process, ts
+from tests.support.operator import JitWorld, operator_starter, ts
 
 INITIATE = "JitNetworkAccessPolicies_Initiate"
 GRACE = timedelta(seconds=10)
@@ -19,15 +19,9 @@ def test_a_killed_operator_resumes_without_a_second_initiate_and_closes_on_time(
 ) -> None:
     world.admin.update_settings(never_revoke=True)  # only the operator closes the port
 
-    def start(name: str) -> OperatorProcess:
-        return start_operator_process(
-            tmp_path,
-            control_plane=world.control_plane,
-            emulator=world.emulator,
-            namespace=world.namespace,
-            env={"AZURE_JIT_CLOSE_GRACE": f"{int(GRACE.total_seconds())}s"},
-            name=name,
-        )
+    start = operator_starter(
+        world, tmp_path, env={"AZURE_JIT_CLOSE_GRACE": f"{int(GRACE.total_seconds())}s"}
+    )
 
     first = start("first")
     try:

@@ -451,3 +451,22 @@ def start_operator_process(
         handle.stop()
         raise
     return handle
+
+
+def operator_starter(
+    world: JitWorld, work_dir: Path, *, env: dict[str, str] | None = None
+) -> Callable[[str], OperatorProcess]:
+    """Start ``azure-jit-operator run`` processes for ``world`` by name (a test that kills
+    one and starts the next)."""
+
+    def start(name: str) -> OperatorProcess:
+        return start_operator_process(
+            work_dir,
+            control_plane=world.control_plane,
+            emulator=world.emulator,
+            namespace=world.namespace,
+            env=env,
+            name=name,
+        )
+
+    return start

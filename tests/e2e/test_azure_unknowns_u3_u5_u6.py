@@ -3,6 +3,9 @@
 - U3, what a second initiate on one VM port does: Azure may *add* a rule beside the older
   one instead of replacing it. Sharing and handing over a port must still leave nothing open
   past any request's expiry.
+- U5, which status and code Azure gives a refusal: a 4xx with a code the operator has never
+  seen fails the request with Azure's words; a 5xx that never ends keeps it Pending, backing
+  off. Either way nothing opens.
 - U6, whether a single IP inside an allowed CIDR is accepted: if Azure only takes the exact
   block, the narrower request fails with Azure's message and nothing opens.
 """
@@ -14,7 +17,7 @@ from datetime import timedelta
 import pytest
 
 from tests.support.manifests import policy_manifest, port_rule, request_manifest
-from tests.support.operator import JitWorld
+from tests.support.operator import JitWorld, wait_for
 
 X = "198.51.100.7/32"
 Y = "203.0.113.9/32"
@@ -65,3 +68,43 @@ def test_a_narrower_source_azure_refuses_fails_and_opens_nothing(jit: JitWorld) 
     jit.apply(request_manifest("block", ports=[(22, "203.0.113.0/24")], duration="30m"))
     jit.wait_phase("block", "Active")
     assert jit.open_sources("vm-web-01", 22) == ["203.0.113.0/24"]
+
+
+def test_a_refusal_with_an_unknown_code_fails_the_request_and_opens_nothing(
+    jit: JitWorld,
+) -> None:
+    jit.apply(POLICY)
+    jit.wait_policy_ready("web-admins")
+    jit.admin.add_fault(
+        "JitNetworkAccessPolicies_Initiate",
+        status=403,
+        code="SomeFutureRefusal",
+        message="The request is not allowed for a reason not seen before.",
+        times=None,
+    )
+    jit.apply(request_manifest("refused", ports=[(22, X)], duration="30m"))
+    failed = jit.wait_phase("refused", "Failed")
+    assert "SomeFutureRefusal" in failed["message"]
+    assert "not allowed for a reason not seen before" in failed["message"]
+    assert jit.allow_rules("vm-web-01", 22) == []
+
+
+def test_an_initiate_that_keeps_failing_with_5xx_stays_pending_and_opens_nothing(
+    jit: JitWorld,
+) -> None:
+    jit.apply(POLICY)
+    jit.wait_policy_ready("web-admins")
+    jit.admin.add_fault("JitNetworkAccessPolicies_Initiate", status=500, times=None)
+    jit.apply(request_manifest("unavailable", ports=[(22, X)], duration="30m"))
+
+    def retried_and_reported() -> bool:
+        ready = jit.condition("JitAccessRequest", "unavailable", "Ready")
+        return (
+            jit.calls("JitNetworkAccessPolicies_Initiate") >= 2
+            and ready is not None
+            and ready["reason"] == "AzureUnavailable"
+        )
+
+    wait_for(retried_and_reported, timeout=60, what="the initiate retried and reported")
+    assert jit.status("JitAccessRequest", "unavailable")["phase"] == "Pending"
+    assert jit.allow_rules("vm-web-01", 22) == []

@@ -62,3 +62,17 @@ def find_ours(
         (r for r in history if record_is_ours(r, initiation_id, vm_id=vm_id, ports=numbers)),
         None,
     )
+
+
+def still_applying(
+    history: Iterable[InitiationRecord], initiation_id: str, *, vm_id: str, ports: Iterable[int]
+) -> bool:
+    """True while one of this request's initiates for these ports is still ``Initiating`` in
+    Azure's history (Azure applies initiates asynchronously, U2)."""
+    wanted = set(ports)
+    return any(
+        port.number in wanted and port.status == "Initiating"
+        for record in history
+        if record_is_ours(record, initiation_id, vm_id=vm_id, ports=wanted)
+        for port in record.ports
+    )

@@ -36,7 +36,7 @@ from azure_jit_operator.domain.grants import (
     grant_for_port,
     source_admitted,
 )
-from azure_jit_operator.domain.initiation_marker import find_ours, marked_end, record_is_ours
+from azure_jit_operator.domain.initiation_marker import find_ours, marked_end, still_applying
 from azure_jit_operator.domain.lifecycle import Phase
 from azure_jit_operator.domain.request_rules import check_request, policy_not_found
 from azure_jit_operator.domain.request_status import (
@@ -635,12 +635,11 @@ class RequestWorker:
         except Exception as exc:
             await self._retry_later(self._failure(exc))
             return True
-        wanted = {c.port for c in missing}
-        applying = any(
-            p.number in wanted and p.status == "Initiating"
-            for record in (snapshot.initiations if snapshot else ())
-            if record_is_ours(record, self.status.azure.initiation_id, vm_id=vm_id, ports=wanted)
-            for p in record.ports
+        applying = still_applying(
+            snapshot.initiations if snapshot else (),
+            self.status.azure.initiation_id,
+            vm_id=vm_id,
+            ports=[c.port for c in missing],
         )
         if applying:
             log.info("%s: rule not on the NSG yet, Azure is still applying the initiate", self.obj)

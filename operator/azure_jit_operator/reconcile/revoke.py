@@ -17,7 +17,7 @@ from azure_jit_operator.azure.errors import classify
 from azure_jit_operator.domain.azure_policy import parse_policy_id
 from azure_jit_operator.domain.credentials import CredentialError
 from azure_jit_operator.domain.grants import Claim, RequestRef, busy_ports
-from azure_jit_operator.domain.initiation_marker import record_is_ours
+from azure_jit_operator.domain.initiation_marker import still_applying
 from azure_jit_operator.domain.lifecycle import Phase
 from azure_jit_operator.domain.request_status import CLOSED, RequestStatus
 from azure_jit_operator.kube.api import Gone
@@ -127,11 +127,11 @@ async def _wait_while_azure_applies(
         snapshot = await az.jit.get(target)
     except Exception as exc:
         raise StillOpenError(f"cannot read Azure's request history: {classify(exc)}") from exc
-    applying = any(
-        p.status == "Initiating" and p.number in ports
-        for record in (snapshot.initiations if snapshot else ())
-        if record_is_ours(record, status.azure.initiation_id, vm_id=status.azure.vm_id, ports=ports)
-        for p in record.ports
+    applying = still_applying(
+        snapshot.initiations if snapshot else (),
+        status.azure.initiation_id,
+        vm_id=status.azure.vm_id,
+        ports=ports,
     )
     if applying:
         raise StillOpenError(

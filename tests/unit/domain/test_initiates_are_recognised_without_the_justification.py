@@ -9,6 +9,7 @@ from azure_jit_operator.domain.initiation_marker import (
     marked_end,
     marker_microseconds,
     record_is_ours,
+    still_applying,
 )
 
 VM = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm-web-01"
@@ -16,13 +17,18 @@ EXPIRES = datetime(2026, 12, 1, 11, 0, tzinfo=UTC)
 
 
 def record(
-    end: datetime, *, justification: str = "", vm: str = VM, port: int = 22
+    end: datetime,
+    *,
+    justification: str = "",
+    vm: str = VM,
+    port: int = 22,
+    status: str = "Initiated",
 ) -> InitiationRecord:
     return InitiationRecord(
         justification=justification,
         requestor="",
         start_time=EXPIRES - timedelta(hours=1),
-        ports=(InitiatedPort(vm, port, ("198.51.100.7/32",), end, "Initiated", "UserRequested"),),
+        ports=(InitiatedPort(vm, port, ("198.51.100.7/32",), end, status, "UserRequested"),),
     )
 
 
@@ -57,3 +63,12 @@ def test_markers_spread_over_the_second() -> None:
     ids = [f"{n:012x}" for n in range(2000)]
     assert len({marker_microseconds(i) for i in ids}) > 1990
     assert all(0 < marker_microseconds(i) < 1_000_000 for i in ids)
+
+
+def test_only_our_own_initiate_still_being_applied_counts_as_applying() -> None:
+    ours_applied = record(marked_end(EXPIRES, "a1b2c3d4e5f6"))
+    ours_applying = record(marked_end(EXPIRES, "a1b2c3d4e5f6"), status="Initiating")
+    theirs_applying = record(marked_end(EXPIRES, "ffffffffffff"), status="Initiating")
+    assert not still_applying([ours_applied, theirs_applying], "a1b2c3d4e5f6", vm_id=VM, ports=[22])
+    assert still_applying([ours_applied, ours_applying], "a1b2c3d4e5f6", vm_id=VM, ports=[22])
+    assert not still_applying([ours_applying], "a1b2c3d4e5f6", vm_id=VM, ports=[3389])

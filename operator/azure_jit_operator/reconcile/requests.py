@@ -316,12 +316,15 @@ class RequestWorker:
         except BaseException:
             self.rt.ports.drop(vm_id, self.me)  # nothing known to be open: release the port
             raise
+        if outcome is None:
+            self.rt.ports.drop(vm_id, self.me)  # refused: nothing was opened
+            return
         if not isinstance(outcome, Opened):
-            # Refused, or it may have reached Azure (the next pass reads the history before
-            # initiating again). Either way the port is released before any back-off.
-            self.rt.ports.drop(vm_id, self.me)
-            if outcome is not None:
-                await self._retry_later(outcome)
+            # The initiate may have reached Azure: the port stays claimed for this source until
+            # the next pass tells (it reads the history before initiating again). Released, it
+            # could go to another source while a rule for this one may be open and unclaimed.
+            # A claim is no lock: closes never wait for it.
+            await self._retry_later(outcome)
             return
         self.rt.ports.put(vm_id, self.me, outcome.claims)
         await self._confirm_and_activate(

@@ -16,7 +16,7 @@ from typing import Any
 
 from azure_jit_operator.azure.access import AzureAccess
 from azure_jit_operator.azure.errors import AzureError, FailureKind, classify
-from azure_jit_operator.domain.azure_limits import name_limit_violations
+from azure_jit_operator.domain.azure_limits import MAX_POLICY_AND_VM_NAME, name_limit_violations
 from azure_jit_operator.domain.azure_policy import (
     AzurePolicyContent,
     AzurePolicySnapshot,
@@ -139,7 +139,10 @@ async def sync_policy(
     try:
         selected, excluded = await _resolve_selector(az, spec, governed_elsewhere)
         too_long = _names_too_long(report, obj, target.policy_name, selected)
-        unguarded = await _vms_without_nsg(rt, az, spec.with_selected(selected))
+        # A drift check looks only at VMs it has not protected yet: resolving every VM's
+        # NICs and subnets each interval would spend ARM's read quota on a rare change.
+        protected = set(obj.status.get("virtualMachines") or ()) if drift_check else set()
+        unguarded = await _vms_without_nsg(rt, az, spec.with_selected(selected), skip=protected)
         _refuse_listed_unguarded(report, spec, unguarded)
         effective = spec.with_selected(
             [n for n in selected if n not in unguarded and n not in too_long]
@@ -238,11 +241,13 @@ async def _usable_azure(
     return az
 
 
-async def _vms_without_nsg(rt: Runtime, az: AzureAccess, spec: JitPolicySpec) -> list[str]:
-    """VMs with no NSG on any NIC or subnet: JIT has nowhere to put its rules (E5). The
-    topology is cached per VM, so drift checks rarely read it again."""
+async def _vms_without_nsg(
+    rt: Runtime, az: AzureAccess, spec: JitPolicySpec, *, skip: set[str]
+) -> list[str]:
+    """VMs (other than ``skip``) with no NSG on any NIC or subnet: JIT has nowhere to put
+    its rules (E5)."""
     target = spec.azure
-    names = [vm.name for vm in spec.virtual_machines]
+    names = [vm.name for vm in spec.virtual_machines if vm.name not in skip]
 
     async def unguarded(name: str) -> bool:
         vm_id = vm_resource_id(target.subscription_id, target.resource_group, name)
@@ -261,7 +266,7 @@ def _names_too_long(
 ) -> list[str]:
     """Selected VMs whose name with the Azure policy name exceeds Azure JIT's limit (E13):
     left out and reported (listed ones are refused at admission by the CRD)."""
-    too_long = [n for n in selected if name_limit_violations(policy_name, [n])]
+    too_long = [n for n in selected if len(n) + len(policy_name) > MAX_POLICY_AND_VM_NAME]
     report.extra["virtualMachinesNameTooLong"] = too_long
     if too_long and sorted(obj.status.get("virtualMachinesNameTooLong") or ()) != too_long:
         report.event(

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
+import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -45,8 +48,14 @@ async def run_operator(
     ready_flag: asyncio.Event | threading.Event | None = None,
     on_metrics_port: Callable[[int], None] | None = None,
 ) -> None:
+    identity = peer_identity()
+    priority = peering_priority(settings)
     registry = build_registry(
-        settings, clock=clock or Clock(), credential_factory=credential_factory
+        settings,
+        clock=clock or Clock(),
+        credential_factory=credential_factory,
+        identity=identity,
+        priority=priority,
     )
     started = asyncio.Event()
     runner, port = await start_server(
@@ -70,7 +79,9 @@ async def run_operator(
             memo=kopf.Memo(),
             standalone=settings.standalone,
             peering_name=settings.peering_name,
-            priority=peering_priority(settings),
+            priority=priority,
+            # Ours, so the controller can tell its own peering record from its peers'.
+            identity=kopf_identity(identity),
             clusterwide=settings.clusterwide,
             namespaces=list(settings.namespaces),
             stop_flag=stop_flag,
@@ -79,6 +90,20 @@ async def run_operator(
     finally:
         marker.cancel()
         await runner.cleanup()
+
+
+def peer_identity() -> str:
+    """This replica's peering id: the pod's name when the Deployment sets POD_ID (as kopf
+    does), else host, time and a random part."""
+    pod = os.environ.get("POD_ID")
+    if pod:
+        return pod
+    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+    return f"azure-jit-operator@{socket.gethostname()}/{stamp}/{secrets.token_hex(3)}"
+
+
+def kopf_identity(identity: str) -> Any:
+    return identity  # kopf's Identity is a NewType of str
 
 
 def peering_priority(settings: Settings) -> int:

@@ -40,7 +40,7 @@ class Recorder:
         finally:
             self.running.discard(key)
 
-    def keys(self) -> list[str]:
+    def order(self) -> list[str]:
         return [k for k, _ in self.calls]
 
 
@@ -64,13 +64,11 @@ async def recorder(clock: ManualClock, queue: WorkQueue[str]) -> AsyncIterator[R
         await task
 
 
-async def test_a_key_added_many_times_runs_once(
-    queue: WorkQueue[str], recorder: Recorder
-) -> None:
+async def test_a_key_added_many_times_runs_once(queue: WorkQueue[str], recorder: Recorder) -> None:
     for _ in range(5):
         queue.add("vm-1")
     await settle()
-    assert recorder.keys() == ["vm-1"]
+    assert recorder.order() == ["vm-1"]
     assert len(queue) == 0
 
 
@@ -79,13 +77,13 @@ async def test_a_delayed_key_runs_when_its_time_comes_and_not_before(
 ) -> None:
     queue.add_after("vm-1", 30)
     await settle()
-    assert recorder.keys() == []
+    assert recorder.order() == []
     clock.advance(29)
     await settle()
-    assert recorder.keys() == []
+    assert recorder.order() == []
     clock.advance(1)
     await settle()
-    assert recorder.keys() == ["vm-1"]
+    assert recorder.order() == ["vm-1"]
 
 
 async def test_an_earlier_add_moves_a_delayed_key_forward_and_a_later_one_does_not(
@@ -97,10 +95,10 @@ async def test_an_earlier_add_moves_a_delayed_key_forward_and_a_later_one_does_n
     queue.add_after("vm-1", 10)  # earlier: wins
     clock.advance(10)
     await settle()
-    assert recorder.keys() == ["vm-1"]
+    assert recorder.order() == ["vm-1"]
     clock.advance(100)
     await settle()
-    assert recorder.keys() == ["vm-1"]  # the superseded entries do not run it again
+    assert recorder.order() == ["vm-1"]  # the superseded entries do not run it again
 
 
 async def test_the_time_a_reconcile_returns_is_when_it_runs_again(
@@ -130,7 +128,7 @@ async def test_overdue_keys_run_before_keys_due_now_in_due_order(
     task = asyncio.create_task(queue.run(rec, workers=1))
     await settle()
     task.cancel()
-    assert rec.keys() == ["overdue-early", "overdue-late", "routine-a", "routine-b"]
+    assert rec.order() == ["overdue-early", "overdue-late", "routine-a", "routine-b"]
 
 
 async def test_one_key_never_runs_twice_at_once_and_an_add_meanwhile_runs_after(
@@ -143,11 +141,11 @@ async def test_one_key_never_runs_twice_at_once_and_an_add_meanwhile_runs_after(
     queue.add("vm-1")  # while it runs: a second worker is free but must not take it
     queue.add("vm-2")
     await settle()
-    assert recorder.keys() == ["vm-1", "vm-2"]
+    assert recorder.order() == ["vm-1", "vm-2"]
     assert recorder.overlaps == 0
     recorder.gates["vm-1"].set()
     await settle()
-    assert recorder.keys() == ["vm-1", "vm-2", "vm-1"]
+    assert recorder.order() == ["vm-1", "vm-2", "vm-1"]
     assert recorder.overlaps == 0
 
 
@@ -238,9 +236,9 @@ async def test_a_flood_of_new_keys_does_not_starve_a_key_that_was_due_first(
     task = asyncio.create_task(queue.run(rec, workers=2))
     await settle(rounds=20)
     task.cancel()
-    assert rec.keys()[0] == "close-vm-7"
+    assert rec.order()[0] == "close-vm-7"
     # the flood itself runs first in, first out
-    assert rec.keys()[1:6] == [f"new-{n}" for n in range(5)]
+    assert rec.order()[1:6] == [f"new-{n}" for n in range(5)]
 
 
 async def test_a_hot_key_re_added_while_running_cannot_starve_the_others(
@@ -252,7 +250,7 @@ async def test_a_hot_key_re_added_while_running_cannot_starve_the_others(
     for n in range(10):
         queue.add(f"vm-{n}")
     await settle(rounds=200)
-    others = [k for k in recorder.keys() if k != "vm-hot"]
+    others = [k for k in recorder.order() if k != "vm-hot"]
     assert sorted(others) == sorted(f"vm-{n}" for n in range(10))
 
 
@@ -263,4 +261,4 @@ async def test_a_discarded_key_does_not_run(
     queue.discard("vm-1")
     clock.advance(10)
     await settle()
-    assert recorder.keys() == []
+    assert recorder.order() == []

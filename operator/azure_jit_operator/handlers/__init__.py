@@ -22,9 +22,18 @@ def build_registry(
     *,
     clock: Clock,
     credential_factory: Callable[[Settings], Any] = default_credential,
+    identity: str = "azure-jit-operator",
+    priority: int = 0,
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
-    lifecycle.register(registry, settings, clock=clock, credential_factory=credential_factory)
+    lifecycle.register(
+        registry,
+        settings,
+        clock=clock,
+        credential_factory=credential_factory,
+        identity=identity,
+        priority=priority,
+    )
     indexes.register(registry)
     policies.register(registry, settings)
     requests.register(registry)

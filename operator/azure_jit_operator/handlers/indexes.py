@@ -1,11 +1,8 @@
-"""kopf indexes: in-memory views of all JitPolicies, kept by kopf from its watch streams and
-fully populated before any handler runs after a (re)start.
-
-JitAccessRequests are deliberately not indexed: kopf's readiness gate costs O(N²) in the
-number of indexed objects (one toggle per object, each change waking every waiting worker),
-so thousands of requests kept a restarted operator from handling any of them. Who holds
-which VM port is seeded instead from one LIST when first needed (``PortBook``,
-``Runtime.seed_ports``).
+"""kopf's one index: which JitPolicy governs which VM port (policy handlers refuse a second
+policy for the same port). Requests and the policy views requests need live in the
+controller's cache instead (``reconcile/cache.py``): kopf's readiness gate costs O(N²) in
+the number of indexed objects, which kept a restarted operator with thousands of requests
+from handling any of them.
 
 The index functions are ``async`` although they never await: kopf runs a plain function in
 a thread pool (a thread hop per watch event), a coroutine function on the event loop."""
@@ -20,19 +17,12 @@ import kopf
 from azure_jit_operator.domain.conditions import find, parse_conditions
 from azure_jit_operator.domain.governance import governance_keys
 from azure_jit_operator.domain.specs import JitPolicySpec, SpecError, parse_policy_spec
-from azure_jit_operator.reconcile.requests import PolicyView
+from azure_jit_operator.reconcile.judge import PolicyView
 
-POLICY_VIEWS = "policy_views"
 GOVERNANCE = "policy_governance"
 
 
 def register(registry: kopf.OperatorRegistry) -> None:
-    @kopf.index("azurejit.dev", "v1alpha1", "jitpolicies", registry=registry, id="policy_views")
-    async def policy_views(
-        name: str | None, namespace: str | None, body: kopf.Body, **_: Any
-    ) -> dict[tuple[str, str], PolicyView]:
-        return {(namespace or "", name or ""): policy_view(body)}
-
     @kopf.index(
         "azurejit.dev", "v1alpha1", "jitpolicies", registry=registry, id="policy_governance"
     )

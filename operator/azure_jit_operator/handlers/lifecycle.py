@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 import tempfile
@@ -14,9 +15,11 @@ import kopf
 from azure_jit_operator.azure.clients import default_credential
 from azure_jit_operator.clock import Clock
 from azure_jit_operator.config import Settings
+from azure_jit_operator.handlers.indexes import policy_view
 from azure_jit_operator.kube.api import Authorizer, KubeApi, make_api_client
 from azure_jit_operator.kube.events import ObjectIdentity, post_event
 from azure_jit_operator.kube.login import connection_from_kubeconfig
+from azure_jit_operator.reconcile.controller import Controller
 from azure_jit_operator.reconcile.identities import Identities
 from azure_jit_operator.reconcile.open_ports import OpenPorts
 from azure_jit_operator.reconcile.runtime import Runtime
@@ -32,6 +35,8 @@ def register(
     *,
     clock: Clock,
     credential_factory: Callable[[Settings], Any] = default_credential,
+    identity: str,
+    priority: int,
 ) -> None:
     @kopf.on.startup(registry=registry, id="configure")
     async def configure(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
@@ -64,6 +69,14 @@ def register(
             authorizer=authorizer,
             username=await authorizer.whoami(),
         )
+        memo.controller = Controller(memo.runtime, memo.open_ports, policy_view=policy_view)
+        if config.standalone:
+            # Ready only once the cache is filled and the overdue closes are queued first.
+            await memo.controller.start()
+        else:
+            memo.peering_follower = asyncio.create_task(
+                memo.controller.follow_peering(identity, priority)
+            )
         if config.webhooks != "off":
             settings.admission.server = webhook_server(config, memo)
             if config.webhooks == "managed":
@@ -72,6 +85,12 @@ def register(
 
     @kopf.on.cleanup(registry=registry, id="close")
     async def close(*, memo: kopf.Memo, **_: Any) -> None:
+        follower: asyncio.Task[None] | None = getattr(memo, "peering_follower", None)
+        if follower is not None:
+            follower.cancel()
+        controller: Controller | None = getattr(memo, "controller", None)
+        if controller is not None:
+            await controller.stop()
         runtime: Runtime | None = getattr(memo, "runtime", None)
         if runtime is not None:
             await runtime.close()

@@ -121,6 +121,44 @@ class KubeApi:
                 if not token:
                     break
 
+    async def peering_records(
+        self, name: str, *, namespaces: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
+        """The peers kopf recorded (``status`` of the ClusterKopfPeering, or of the KopfPeering
+        in each namespace); missing objects give none."""
+        calls: list[Any] = []
+        if not namespaces:
+            calls.append(
+                functools.partial(
+                    self._custom.get_cluster_custom_object,
+                    "kopf.dev",
+                    "v1",
+                    "clusterkopfpeerings",
+                    name,
+                )
+            )
+        for namespace in dict.fromkeys(namespaces):
+            calls.append(
+                functools.partial(
+                    self._custom.get_namespaced_custom_object,
+                    "kopf.dev",
+                    "v1",
+                    namespace,
+                    "kopfpeerings",
+                    name,
+                )
+            )
+        records = []
+        for call in calls:
+            try:
+                body: dict[str, Any] = await self.run(call)
+            except ApiException as exc:
+                if exc.status == 404:
+                    continue
+                raise
+            records.append(dict(body.get("status") or {}))
+        return records
+
     async def read_secret(self, namespace: str, name: str) -> tuple[dict[str, str], str] | None:
         """A Secret's decoded data and resourceVersion, or None when it does not exist."""
         core = kubernetes.client.CoreV1Api(self._client)

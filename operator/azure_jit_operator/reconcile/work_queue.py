@@ -157,9 +157,7 @@ class WorkQueue(Generic[K]):
                 self._failures.pop(key, None)
                 self._finish(key, next_at)
 
-    def _retry_at(
-        self, key: K, retry_after: float | None, not_after: datetime | None
-    ) -> datetime:
+    def _retry_at(self, key: K, retry_after: float | None, not_after: datetime | None) -> datetime:
         failures = self._failures.get(key, 0) + 1
         self._failures[key] = failures
         delay = retry_after if retry_after is not None else self._backoff.delay(failures)

@@ -1,0 +1,144 @@
+"""The controller's in-memory cache of JitAccessRequests and JitPolicies, filled by one paged
+LIST on start and kept current by kopf's watch events; indexed by VM and by policy.
+
+Only the controller's reconciles change a request's status; what the cache takes from the
+watch for a request it already tracks is the object itself (finalizers, deletion, approvals
+written by approvers), never the status it wrote itself (a watch event may be older)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from azure_jit_operator.domain.request_status import RequestStatus
+from azure_jit_operator.reconcile.judge import PolicyView
+from azure_jit_operator.reconcile.objects import ObjectView
+from azure_jit_operator.reconcile.recorder import Recorder
+from azure_jit_operator.reconcile.runtime import Runtime
+from azure_jit_operator.reconcile.tracked import RequestKey, Tracked, VmKey
+
+FINALIZER = "azurejit.dev/finalizer"
+
+
+def _version(body: Mapping[str, Any]) -> int:
+    try:
+        return int((body.get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
+class Cache:
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+        self.requests: dict[RequestKey, Tracked] = {}
+        self.policies: dict[tuple[str, str], PolicyView] = {}
+        self._versions: dict[RequestKey, int] = {}
+        self._on_vm: dict[VmKey, set[RequestKey]] = {}
+        self._placed: dict[RequestKey, VmKey] = {}
+        self._by_policy: dict[tuple[str, str], set[RequestKey]] = {}
+
+    def clear(self) -> None:
+        self.requests.clear()
+        self.policies.clear()
+        self._versions.clear()
+        self._on_vm.clear()
+        self._placed.clear()
+        self._by_policy.clear()
+
+    # -- requests --------------------------------------------------------------------
+
+    def put_request(self, body: Mapping[str, Any], *, now: datetime) -> Tracked | None:
+        """Take a request body from a LIST or a watch event; None when it is older than the
+        one already known (a LIST page racing the watch)."""
+        obj = ObjectView.decode("JitAccessRequest", body)
+        key = (obj.namespace, obj.name)
+        version = _version(body)
+        known = self.requests.get(key)
+        if known is not None and known.obj.uid == obj.uid:
+            if version and version < self._versions.get(key, 0):
+                return None
+            known.obj = obj
+            known.recorder.obj = obj
+            known.finalized = FINALIZER in _finalizers(body)
+            self._versions[key] = version
+            return known
+        tracked = Tracked(
+            obj=obj,
+            recorder=Recorder(self._rt, obj, RequestStatus.from_dict(obj.status)),
+            finalized=FINALIZER in _finalizers(body),
+            first_seen=now,
+        )
+        if known is not None:
+            self.remove_request(key)  # same name, new object
+        self.requests[key] = tracked
+        self._versions[key] = version
+        policy = str(obj.spec.get("policyName", ""))
+        self._by_policy.setdefault((obj.namespace, policy), set()).add(key)
+        self.place(tracked)
+        return tracked
+
+    def remove_request(self, key: RequestKey) -> Tracked | None:
+        tracked = self.requests.pop(key, None)
+        self._versions.pop(key, None)
+        self._unplace(key)
+        if tracked is not None:
+            policy = (tracked.obj.namespace, str(tracked.obj.spec.get("policyName", "")))
+            members = self._by_policy.get(policy)
+            if members is not None:
+                members.discard(key)
+                if not members:
+                    del self._by_policy[policy]
+        return tracked
+
+    def place(self, tracked: Tracked) -> VmKey | None:
+        """Index the request under the VM its Azure state lives on (after a status write or a
+        binding changed it); returns that VM."""
+        vm = tracked.vm_key()
+        if self._placed.get(tracked.key) == vm:
+            return vm
+        self._unplace(tracked.key)
+        if vm is not None:
+            self._placed[tracked.key] = vm
+            self._on_vm.setdefault(vm, set()).add(tracked.key)
+        return vm
+
+    def _unplace(self, key: RequestKey) -> None:
+        vm = self._placed.pop(key, None)
+        if vm is None:
+            return
+        members = self._on_vm.get(vm)
+        if members is not None:
+            members.discard(key)
+            if not members:
+                del self._on_vm[vm]
+
+    def on_vm(self, vm: VmKey) -> list[Tracked]:
+        keys = self._on_vm.get(vm, ())
+        found = [self.requests[k] for k in keys if k in self.requests]
+        return sorted(found, key=lambda t: (t.obj.created, t.obj.name))
+
+    def placed(self, key: RequestKey) -> VmKey | None:
+        return self._placed.get(key)
+
+    def waiting_on_policy(self, namespace: str, name: str) -> list[Tracked]:
+        keys = self._by_policy.get((namespace, name), ())
+        return [self.requests[k] for k in keys if k in self.requests]
+
+    def vms(self) -> Iterator[VmKey]:
+        return iter(list(self._on_vm))
+
+    # -- policies --------------------------------------------------------------------
+
+    def put_policy(self, namespace: str, name: str, view: PolicyView) -> None:
+        self.policies[(namespace, name)] = view
+
+    def remove_policy(self, namespace: str, name: str) -> None:
+        self.policies.pop((namespace, name), None)
+
+    def policy(self, namespace: str, name: str) -> PolicyView | None:
+        return self.policies.get((namespace, name))
+
+
+def _finalizers(body: Mapping[str, Any]) -> list[str]:
+    return list((body.get("metadata") or {}).get("finalizers") or ())

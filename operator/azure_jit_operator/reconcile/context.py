@@ -1,0 +1,106 @@
+"""What both reconciles (of a request, of a VM) share: the runtime, the cache, the gauges,
+the queue, and the one way a request's status is written."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from azure_jit_operator.azure.errors import AzureError, classify
+from azure_jit_operator.domain.lifecycle import Phase
+from azure_jit_operator.metrics import RECONCILE_ERRORS_TOTAL
+from azure_jit_operator.reconcile.cache import Cache
+from azure_jit_operator.reconcile.judge import UNKNOWN_POLICY
+from azure_jit_operator.reconcile.open_ports import OpenPorts
+from azure_jit_operator.reconcile.recorder import Stop
+from azure_jit_operator.reconcile.runtime import Runtime
+from azure_jit_operator.reconcile.tracked import Tracked
+from azure_jit_operator.reconcile.work_queue import WorkQueue
+
+log = logging.getLogger("azure_jit_operator.requests")
+
+QueueKey = tuple[str, str, str]  # ("vm", namespace, vm id) or ("request", namespace, name)
+
+
+def vm_queue_key(namespace: str, vm_id: str) -> QueueKey:
+    return ("vm", namespace, vm_id.lower())
+
+
+def request_queue_key(namespace: str, name: str) -> QueueKey:
+    return ("request", namespace, name)
+
+
+@dataclass(slots=True)
+class Context:
+    rt: Runtime
+    cache: Cache
+    open_ports: OpenPorts
+    queue: WorkQueue[QueueKey]
+
+    def route(self, tracked: Tracked) -> QueueKey:
+        """The key whose reconcile looks after this request now: its VM's once it has Azure
+        state there (or is judged ready to open), else its own."""
+        if not tracked.status.phase.is_terminal:
+            vm = self.cache.place(tracked)
+            if vm is not None:
+                return vm_queue_key(*vm)
+        else:
+            self.cache.place(tracked)
+        return request_queue_key(*tracked.key)
+
+    def enqueue(self, tracked: Tracked) -> None:
+        self.queue.add(self.route(tracked))
+
+    def policy_label(self, tracked: Tracked) -> str:
+        """Metric labels carry only names of JitPolicies that exist, never a user's typo."""
+        named = str(tracked.obj.spec.get("policyName", ""))
+        return named if self.cache.policy(tracked.obj.namespace, named) else UNKNOWN_POLICY
+
+    async def write(
+        self,
+        tracked: Tracked,
+        phase: Phase,
+        reason: str,
+        message: str,
+        *,
+        policy: str | None = None,
+        **changes: Any,
+    ) -> bool:
+        """Write the request's status (a no-op when nothing changed); False when the object
+        is gone. Keeps the Pending gauges and the VM index current."""
+        changes.setdefault("extra", tracked.approval)
+        try:
+            await tracked.recorder.write(
+                phase, reason, message, policy=policy or self.policy_label(tracked), **changes
+            )
+        except Stop:
+            return False
+        if phase is Phase.PENDING:
+            self.open_ports.waiting(
+                tracked.ref,
+                namespace=tracked.obj.namespace,
+                reason=reason,
+                since=tracked.obj.created,
+            )
+        else:
+            self.open_ports.settled(tracked.ref)
+        self.cache.place(tracked)
+        return True
+
+    def observed(self, tracked: Tracked, ports: Sequence[int], open_ports: Iterable[int]) -> None:
+        self.open_ports.observed(
+            tracked.ref,
+            namespace=tracked.obj.namespace,
+            policy=self.policy_label(tracked),
+            vm=str(tracked.obj.spec.get("virtualMachine", "")),
+            ports=ports,
+            open_ports=open_ports,
+        )
+
+    def failure(self, tracked: Tracked | str, exc: BaseException) -> AzureError:
+        failure = classify(exc)
+        RECONCILE_ERRORS_TOTAL.labels(kind=failure.kind.value).inc()
+        log.warning("Azure call failed for %s: %s", getattr(tracked, "obj", tracked), failure)
+        return failure

@@ -1,0 +1,259 @@
+"""The request controller: a cache filled by one paged LIST, kept current by kopf's watch,
+and a keyed work queue whose bounded pool of workers runs level-triggered reconciles (of a
+VM, or of a request with nothing in Azure yet). No task per request.
+
+On start, and again when it resumes after pausing for a peer, the controller lists every
+JitPolicy and JitAccessRequest, then queues each key by when it is due, so the closes that
+came due while nobody was active run first. While a peer of higher priority is alive (kopf
+peering) it runs nothing and forgets what it knew: the peer may change every status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from azure_jit_operator.kube.api import POLICIES, REQUESTS
+from azure_jit_operator.reconcile.cache import Cache
+from azure_jit_operator.reconcile.context import Context, QueueKey, request_queue_key
+from azure_jit_operator.reconcile.judge import PolicyView
+from azure_jit_operator.reconcile.open_ports import OpenPorts
+from azure_jit_operator.reconcile.request_reconcile import RequestReconciler
+from azure_jit_operator.reconcile.runtime import Runtime
+from azure_jit_operator.reconcile.tracked import Tracked
+from azure_jit_operator.reconcile.vm_reconcile import StillOpenError, VmReconciler
+from azure_jit_operator.reconcile.work_queue import Backoff, WorkQueue
+
+log = logging.getLogger("azure_jit_operator.controller")
+
+# Reconciles wait on Azure and Kubernetes, not the CPU: enough to keep ARM's latency hidden,
+# few enough that a burst cannot flood the API server or the event loop.
+WORKERS = 16
+LIST_RETRY = Backoff(base_seconds=1.0, max_seconds=30.0)
+PEERING_CHECK_SECONDS = 5.0
+
+
+class Controller:
+    def __init__(
+        self,
+        rt: Runtime,
+        open_ports: OpenPorts,
+        *,
+        policy_view: Any,
+        workers: int = WORKERS,
+    ) -> None:
+        self.rt = rt
+        self.open_ports = open_ports
+        self.cache = Cache(rt)
+        self.queue: WorkQueue[QueueKey] = WorkQueue(rt.clock)
+        self.ctx = Context(rt, self.cache, open_ports, self.queue)
+        self._requests = RequestReconciler(self.ctx)
+        self._vms = VmReconciler(self.ctx)
+        self._policy_view = policy_view
+        self._workers = workers
+        self._running: asyncio.Task[None] | None = None
+        self._active = False
+        self._filled = asyncio.Event()
+
+    # -- start, pause, stop --------------------------------------------------------
+
+    @property
+    def active(self) -> bool:
+        return self._active
+
+    async def start(self) -> None:
+        """Fill the cache from one LIST of each kind, queue every key by its due time, and
+        start the workers (retries the LIST until it succeeds)."""
+        if self._active:
+            return
+        self._active = True
+        failures = 0
+        while True:
+            try:
+                await self._fill()
+                break
+            except Exception as exc:
+                failures += 1
+                delay = LIST_RETRY.delay(failures)
+                log.warning("listing JIT objects failed (%s); again in %.0fs", exc, delay)
+                await asyncio.sleep(delay)
+        self._filled.set()
+
+    def _ensure_workers(self) -> None:
+        """Start the workers from within a kopf handler: their Events go through kopf's
+        poster, which only works in tasks started from kopf's own context (the watch
+        delivers the first events right after the start-up handlers)."""
+        if self._running is None and self._filled.is_set():
+            self._running = asyncio.create_task(
+                self.queue.run(self._reconcile, workers=self._workers)
+            )
+
+    async def pause(self) -> None:
+        """Stop acting and forget everything (a peer is active and may change any status)."""
+        if not self._active:
+            return
+        self._active = False
+        self._filled.clear()
+        await self._stop_workers()
+        for tracked in self.cache.requests.values():
+            self.open_ports.forget(tracked.ref)
+            if tracked.revoke is not None and not tracked.revoke.done():
+                tracked.revoke.set_exception(StillOpenError("the operator paused for a peer"))
+        self.cache.clear()
+        self.queue.clear()
+
+    async def stop(self) -> None:
+        self._active = False
+        await self._stop_workers()
+
+    async def _stop_workers(self) -> None:
+        running, self._running = self._running, None
+        if running is not None:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+
+    async def _fill(self) -> None:
+        started = time.monotonic()
+        self.cache.clear()
+        namespaces = self.rt.settings.namespaces
+        async for page in self.rt.kube.list_pages(POLICIES, namespaces=namespaces):
+            for body in page:
+                self._put_policy(body)
+        listed = 0
+        now = self.rt.clock.now()
+        async for page in self.rt.kube.list_pages(REQUESTS, namespaces=namespaces):
+            listed += len(page)
+            for body in page:
+                self.cache.put_request(body, now=now)
+        for tracked in self.cache.requests.values():
+            self.queue.add(self.ctx.route(tracked), _due(tracked, now))
+        log.info(
+            "controller filled from %d JitPolicy(ies) and %d JitAccessRequest(s) in %.1fs; "
+            "%d queued, overdue first",
+            len(self.cache.policies),
+            listed,
+            time.monotonic() - started,
+            len(self.queue),
+        )
+
+    async def _reconcile(self, key: QueueKey) -> datetime | None:
+        kind, namespace, name = key
+        if kind == "vm":
+            return await self._vms.reconcile((namespace, name))
+        return await self._requests.reconcile((namespace, name))
+
+    # -- watch events ------------------------------------------------------------------
+
+    def request_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        if not self._active:
+            return
+        self._ensure_workers()
+        meta = body.get("metadata") or {}
+        key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+        if event_type == "DELETED":
+            tracked = self.cache.remove_request(key)
+            if tracked is not None:
+                self.open_ports.forget(tracked.ref)
+                self.queue.discard(request_queue_key(*key))
+            return
+        tracked = self.cache.put_request(body, now=self.rt.clock.now())
+        if tracked is not None:
+            self.ctx.enqueue(tracked)
+
+    def policy_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        if not self._active:
+            return
+        self._ensure_workers()
+        meta = body.get("metadata") or {}
+        namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+        if event_type == "DELETED":
+            self.cache.remove_policy(namespace, name)
+        else:
+            self._put_policy(body)
+        for tracked in self.cache.waiting_on_policy(namespace, name):
+            if not tracked.status.phase.is_terminal:
+                self.ctx.enqueue(tracked)
+
+    def _put_policy(self, body: Mapping[str, Any]) -> None:
+        meta = body.get("metadata") or {}
+        view: PolicyView = self._policy_view(body)
+        self.cache.put_policy(str(meta.get("namespace", "")), str(meta.get("name", "")), view)
+
+    # -- deletion ------------------------------------------------------------------------
+
+    async def revoke(self, body: Mapping[str, Any]) -> str:
+        """Close what a deleted request opened, through its VM's reconcile; raises
+        StillOpenError while anything it opened is still observed open."""
+        if not self._active:
+            raise StillOpenError("the operator is paused for a peer")
+        await self._filled.wait()
+        tracked = self.cache.put_request(body, now=self.rt.clock.now())
+        if tracked is None:
+            meta = body.get("metadata") or {}
+            tracked = self.cache.requests.get(
+                (str(meta.get("namespace", "")), str(meta.get("name", "")))
+            )
+        if tracked is None:
+            return "already gone"
+        if tracked.revoke is None or tracked.revoke.done():
+            tracked.revoke = asyncio.get_running_loop().create_future()
+        future = tracked.revoke
+        self.ctx.enqueue(tracked)
+        return await asyncio.shield(future)
+
+    # -- peering ---------------------------------------------------------------------------
+
+    async def follow_peering(self, identity: str, priority: int) -> None:
+        """Run while this replica is the one kopf peering lets act; pause otherwise. Reads the
+        same peering records kopf does and applies its rule: a live peer of higher or equal
+        priority pauses this one."""
+        while True:
+            try:
+                blocked = await self._blocked_by_peer(identity, priority)
+            except Exception as exc:
+                log.warning("cannot read the peering records (%s); keeping the state", exc)
+                blocked = not self._active
+            if blocked and self._active:
+                log.info("pausing: a peer of higher priority is active")
+                await self.pause()
+            elif not blocked and not self._active:
+                log.info("resuming: no peer of higher priority is active; listing again")
+                await self.start()
+            await asyncio.sleep(PEERING_CHECK_SECONDS)
+
+    async def _blocked_by_peer(self, identity: str, priority: int) -> bool:
+        records = await self.rt.kube.peering_records(
+            self.rt.settings.peering_name,
+            namespaces=() if self.rt.settings.clusterwide else self.rt.settings.namespaces,
+        )
+        now = datetime.now(UTC)
+        for peers in records:
+            for peer_id, info in peers.items():
+                if peer_id == identity or not isinstance(info, Mapping):
+                    continue
+                try:
+                    seen = datetime.fromisoformat(str(info.get("lastseen")))
+                    lifetime = timedelta(seconds=int(info.get("lifetime", 60)))
+                    peer_priority = int(info.get("priority", 0))
+                except (TypeError, ValueError):
+                    continue
+                if seen.tzinfo is None:
+                    seen = seen.replace(tzinfo=UTC)
+                if seen + lifetime > now and peer_priority >= priority:
+                    return True
+        return False
+
+
+def _due(tracked: Tracked, now: datetime) -> datetime:
+    """When a key first needs a look after a (re)start: an Active request past expiry at its
+    expiry (in the past: it sorts first), anything else now."""
+    status = tracked.status
+    if status.expires_at is not None and status.expires_at <= now:
+        return status.expires_at
+    return now

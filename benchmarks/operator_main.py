@@ -4,8 +4,9 @@ the JitAccessRequest or JitPolicy whose handler made it.
 
 The probe wraps two methods and changes nothing else: ``ArmCallObserver.send`` (the per-attempt
 pipeline policy that already times ARM calls for the metrics) records ``(start, end,
-operation)`` under the object named by a context variable, which ``RequestWorker.run`` and
-the JitPolicy sync set. Child tasks (``asyncio.gather``) inherit it. The records are served as
+operation)`` under the object named by a context variable, which the controller's reconciles
+(``vm/<vm name>`` for a VM, ``request/<name>`` for a request not on a VM yet) and the JitPolicy
+sync set. Child tasks (``asyncio.gather``) inherit it. The records are served as
 JSON on ``http://127.0.0.1:$BENCH_PROBE_PORT/calls`` (DELETE clears them).
 
 ``BENCH_TRACEMALLOC=<frames>`` starts tracemalloc; ``/memory`` then answers the top
@@ -33,7 +34,7 @@ from typing import Any
 from azure_jit_operator.azure import pipeline
 from azure_jit_operator.config import Settings
 from azure_jit_operator.handlers import policies as policy_handlers
-from azure_jit_operator.reconcile import requests as request_worker
+from azure_jit_operator.reconcile import controller as request_controller
 from azure_jit_operator.run import configure_logging, run_operator
 
 CURRENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("bench_object", default=None)
@@ -57,13 +58,18 @@ def install_probe() -> None:
 
     pipeline.ArmCallObserver.send = timed_send  # type: ignore[method-assign]
 
-    run = request_worker.RequestWorker.run
+    reconcile = request_controller.Controller._reconcile
 
-    async def labelled_run(self: Any) -> None:
-        CURRENT.set(f"request/{self.obj.name}")
-        await run(self)
+    async def labelled_reconcile(self: Any, key: tuple[str, str, str]) -> Any:
+        kind, _, name = key
+        label = f"vm/{name.rsplit('/', 1)[-1]}" if kind == "vm" else f"request/{name}"
+        token = CURRENT.set(label)
+        try:
+            return await reconcile(self, key)
+        finally:
+            CURRENT.reset(token)
 
-    request_worker.RequestWorker.run = labelled_run  # type: ignore[method-assign]
+    request_controller.Controller._reconcile = labelled_reconcile  # type: ignore[method-assign]
 
     sync = policy_handlers.sync_policy
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from azure_jit_operator.emulator.world import load_world
-from azure_jit_operator.handlers.requests import GRACEFUL_STOP_SECONDS
+from azure_jit_operator.reconcile.controller import GRACEFUL_STOP_SECONDS
 from tests.support.controlplane import ControlPlane, start_control_plane
 from tests.support.deploy import (
     OPERATOR_NAMESPACE,

@@ -13,6 +13,7 @@ from azure_jit_operator.reconcile.objects import ObjectView
 from azure_jit_operator.reconcile.policies import (
     PolicyOutcome,
     delete_policy,
+    status_changed,
     sync_policy,
 )
 from azure_jit_operator.reconcile.runtime import Runtime
@@ -96,7 +97,7 @@ async def _sync(
 
 
 def _record(rt: Runtime, obj: ObjectView, patch: kopf.Patch, outcome: PolicyOutcome) -> None:
-    if outcome.status:
+    if outcome.status and status_changed(obj.status, outcome.status):
         patch.status.update(outcome.status)
     for type_, reason, message in outcome.events:
         rt.post_event(obj.identity, type_, reason, message)

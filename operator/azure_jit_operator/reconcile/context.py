@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from azure_jit_operator.azure.errors import AzureError, classify
@@ -21,11 +22,29 @@ from azure_jit_operator.reconcile.work_queue import WorkQueue
 
 log = logging.getLogger("azure_jit_operator.requests")
 
-QueueKey = tuple[str, str, str]  # ("vm", namespace, vm id) or ("request", namespace, name)
+# ("close", namespace, vm id): the VM's closes and revokes; ("vm", namespace, vm id): its
+# opens, confirms and checks; ("request", namespace, name): a request with nothing in Azure.
+# A VM has two keys so that its closes never queue behind its opens: an initiate or a read
+# that hangs in Azure holds the VM's open reconcile, never its close.
+QueueKey = tuple[str, str, str]
 
 
 def vm_queue_key(namespace: str, vm_id: str) -> QueueKey:
     return ("vm", namespace, vm_id.lower())
+
+
+def close_queue_key(namespace: str, vm_id: str) -> QueueKey:
+    return ("close", namespace, vm_id.lower())
+
+
+def closing(tracked: Tracked, now: datetime) -> bool:
+    """A close is this request's next step: it is being deleted, or past its expiry."""
+    status = tracked.status
+    if tracked.revoking:
+        return True
+    return (
+        status.phase is Phase.ACTIVE and status.expires_at is not None and now >= status.expires_at
+    )
 
 
 def request_queue_key(namespace: str, name: str) -> QueueKey:
@@ -45,6 +64,8 @@ class Context:
         if not tracked.status.phase.is_terminal:
             vm = self.cache.place(tracked)
             if vm is not None:
+                if closing(tracked, self.rt.clock.now()):
+                    return close_queue_key(*vm)
                 return vm_queue_key(*vm)
         else:
             self.cache.place(tracked)

@@ -18,9 +18,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from azure_jit_operator.domain.lifecycle import Phase
 from azure_jit_operator.kube.api import POLICIES, REQUESTS
 from azure_jit_operator.reconcile.cache import Cache
-from azure_jit_operator.reconcile.context import Context, QueueKey, request_queue_key
+from azure_jit_operator.reconcile.context import (
+    Context,
+    QueueKey,
+    close_queue_key,
+    request_queue_key,
+)
 from azure_jit_operator.reconcile.judge import PolicyView
 from azure_jit_operator.reconcile.open_ports import OpenPorts
 from azure_jit_operator.reconcile.request_reconcile import RequestReconciler
@@ -36,6 +42,9 @@ log = logging.getLogger("azure_jit_operator.controller")
 WORKERS = 16
 LIST_RETRY = Backoff(base_seconds=1.0, max_seconds=30.0)
 PEERING_CHECK_SECONDS = 5.0
+# Time given to the reconciles in flight (an Azure call and its status write) when the
+# operator stops; the Deployment's terminationGracePeriodSeconds leaves room for it.
+GRACEFUL_STOP_SECONDS = 60.0
 
 
 class Controller:
@@ -113,10 +122,16 @@ class Controller:
 
     async def _stop_workers(self) -> None:
         running, self._running = self._running, None
-        if running is not None:
-            running.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await running
+        if running is None:
+            return
+        self.queue.shut_down()
+        try:
+            await asyncio.wait_for(asyncio.shield(running), GRACEFUL_STOP_SECONDS)
+        except TimeoutError:
+            log.warning("reconciles still running after %.0fs; cancelling", GRACEFUL_STOP_SECONDS)
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
 
     async def _fill(self) -> None:
         started = time.monotonic()
@@ -133,6 +148,10 @@ class Controller:
                 self.cache.put_request(body, now=now)
         for tracked in self.cache.requests.values():
             self.queue.add(self.ctx.route(tracked), _due(tracked, now))
+            vm = self.cache.placed(tracked.key)
+            expires = tracked.status.expires_at
+            if vm is not None and expires is not None and tracked.status.phase is Phase.ACTIVE:
+                self.queue.add(close_queue_key(*vm), expires)  # overdue ones sort first
         log.info(
             "controller filled from %d JitPolicy(ies) and %d JitAccessRequest(s) in %.1fs; "
             "%d queued, overdue first",
@@ -144,9 +163,9 @@ class Controller:
 
     async def _reconcile(self, key: QueueKey) -> datetime | None:
         kind, namespace, name = key
-        if kind == "vm":
-            return await self._vms.reconcile((namespace, name))
-        return await self._requests.reconcile((namespace, name))
+        if kind == "request":
+            return await self._requests.reconcile((namespace, name))
+        return await self._vms.reconcile((namespace, name), closes=kind == "close")
 
     # -- watch events ------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ no-op resync costs one GET and no writes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -431,6 +431,17 @@ def _report_membership(
             "Excluded",
             f"selected VM(s) governed by another JitPolicy were left out: {', '.join(excluded)}",
         )
+
+
+# Refreshed on every sync, but written only with another change: a drift check that finds
+# everything in place writes nothing (1,000 policies would otherwise wake every GitOps
+# watcher a few times a second); the time of each sync is in policy_last_sync_timestamp_seconds.
+VOLATILE_STATUS = frozenset({"lastSyncTime"})
+
+
+def status_changed(current: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether writing ``new`` over ``current`` would change anything but the sync time."""
+    return any(current.get(k) != v for k, v in new.items() if k not in VOLATILE_STATUS)
 
 
 def _already_synced(obj: ObjectView) -> bool:

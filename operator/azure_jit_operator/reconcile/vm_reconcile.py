@@ -41,12 +41,19 @@ from azure_jit_operator.domain.grants import (
 from azure_jit_operator.domain.initiation_marker import find_ours, marked_end, still_applying
 from azure_jit_operator.domain.lifecycle import Phase
 from azure_jit_operator.domain.nsg import SecurityRuleView, VmNetwork, jit_allow_rules
+from azure_jit_operator.domain.prefixes import canonical_prefix
 from azure_jit_operator.domain.request_status import CLOSED, OPEN, AzureRecord, PortState
 from azure_jit_operator.domain.specs import AzureTarget
 from azure_jit_operator.domain.timestamps import format_timestamp
 from azure_jit_operator.metrics import CLOSE_LAG_SECONDS, REQUEST_OPEN_SECONDS
 from azure_jit_operator.reconcile import port_ops
-from azure_jit_operator.reconcile.context import Context, request_queue_key
+from azure_jit_operator.reconcile.context import (
+    Context,
+    close_queue_key,
+    closing,
+    request_queue_key,
+    vm_queue_key,
+)
 from azure_jit_operator.reconcile.judge import Ready, judge
 from azure_jit_operator.reconcile.port_ops import PortObservation
 from azure_jit_operator.reconcile.tracked import Tracked, VmKey
@@ -124,18 +131,26 @@ class VmReconciler:
     def _clock_now(self) -> datetime:
         return self.ctx.rt.clock.now()
 
-    async def reconcile(self, key: VmKey) -> datetime | None:
+    async def reconcile(self, key: VmKey, *, closes: bool) -> datetime | None:
+        """The VM's closes and revokes (``closes``), or everything else on it."""
         namespace, vm_id = key
-        members = [t for t in self.ctx.cache.on_vm(key) if not t.status.phase.is_terminal]
-        for done in (t for t in self.ctx.cache.on_vm(key) if t.status.phase.is_terminal):
-            self.ctx.enqueue(done)  # back to its own reconcile (TTL, revoke bookkeeping)
+        now = self._clock_now
+        members = []
+        for tracked in self.ctx.cache.on_vm(key):
+            if tracked.status.phase.is_terminal:
+                self.ctx.enqueue(tracked)  # back to its own reconcile (TTL, revoke bookkeeping)
+            elif closing(tracked, now) == closes:
+                members.append(tracked)
+            elif not closes:
+                self.ctx.queue.add(close_queue_key(*key))  # came due since it was queued
         if not members:
             return None
         try:
             az = await self.ctx.rt.azure_for(namespace)
         except CredentialError as exc:
             return await self._no_identity(members, exc)
-        return await _Pass(self.ctx, az, vm_id, members).run()
+        neighbours = [t for t in self.ctx.cache.on_vm(key) if not t.status.phase.is_terminal]
+        return await _Pass(self.ctx, az, vm_id, members, neighbours).run()
 
     async def _no_identity(self, members: list[Tracked], exc: CredentialError) -> datetime:
         now = self._clock_now
@@ -156,12 +171,20 @@ class VmReconciler:
 class _Pass:
     """One reconcile of one VM: the members, one NSG read, the decisions, the writes."""
 
-    def __init__(self, ctx: Context, az: AzureAccess, vm_id: str, members: list[Tracked]) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        az: AzureAccess,
+        vm_id: str,
+        members: list[Tracked],
+        neighbours: list[Tracked],
+    ) -> None:
         self.ctx = ctx
         self.rt = ctx.rt
         self.az = az
         self.vm_id = vm_id
-        self.members = members
+        self.members = members  # what this pass acts on
+        self.neighbours = neighbours  # every request on the VM (whose grants stay)
         self.now = ctx.rt.clock.now()
         self.next: list[datetime] = []
         self.retry: RetryLater | None = None
@@ -175,36 +198,45 @@ class _Pass:
         now = self.now
         revoking = [t for t in self.members if t.revoking]
         live = [t for t in self.members if not t.revoking]
-        closing = [t for t in live if t.status.phase is Phase.ACTIVE and _expired(t, now)]
+        closing_ = [t for t in live if t.status.phase is Phase.ACTIVE and _expired(t, now)]
         active = [t for t in live if t.status.phase is Phase.ACTIVE and not _expired(t, now)]
         confirming = [t for t in live if _has_intent(t)]
         openers = [t for t in live if t.status.phase is Phase.PENDING and not _has_intent(t)]
         verifying = [t for t in active if self._verify_due(t)]
-        if revoking or closing or confirming or verifying:
+        if revoking or closing_ or confirming or verifying:
             try:
                 self._read = await read_nsgs(self.az, self.vm_id, now=now)
             except Exception as exc:
-                return self._unreadable(exc, revoking, closing)
+                return self._unreadable(exc, revoking, closing_)
         for tracked in revoking:
             await self._revoke(tracked)
-        if closing:
-            await self._close(closing)
+        if closing_:
+            await self._close(closing_)
         reinitiate = []
         for tracked in confirming:
             if not await self._confirm(tracked):
                 reinitiate.append(tracked)
         for tracked in verifying:
             await self._verify(tracked)
-        for tracked in active:
-            if tracked not in verifying and tracked.verified_at is not None:
-                self._again(tracked.verified_at + self._verify_every(tracked))
-            assert tracked.status.expires_at is not None
-            self._again(tracked.status.expires_at)
+        self._schedule_checks(active, verifying)
         try:
             if openers or reinitiate:
                 await self._open(openers, reinitiate)
         finally:
             await self._write_expirations()
+        return self._outcome()
+
+    def _schedule_checks(self, active: list[Tracked], verifying: list[Tracked]) -> None:
+        """Every Active request is checked again a drift interval later, and closed by the
+        VM's close reconcile at its expiry."""
+        for tracked in active:
+            if tracked not in verifying and tracked.verified_at is not None:
+                self._again(tracked.verified_at + self._verify_every(tracked))
+            assert tracked.status.expires_at is not None
+            namespace = tracked.obj.namespace
+            self.ctx.queue.add(close_queue_key(namespace, self.vm_id), tracked.status.expires_at)
+
+    def _outcome(self) -> datetime | None:
         if self.retry is not None:
             soonest = min(self.next) if self.next else None
             not_after = self.retry.not_after
@@ -231,7 +263,9 @@ class _Pass:
 
     def _claims(self, *, excluding: Iterable[Tracked] = ()) -> list[Claim]:
         skip = {t.key for t in excluding}
-        return [c for t in self.members if t.key not in skip and not t.revoking for c in t.claims()]
+        return [
+            c for t in self.neighbours if t.key not in skip and not t.revoking for c in t.claims()
+        ]
 
     def _unreadable(
         self, exc: Exception, revoking: list[Tracked], closing: list[Tracked]
@@ -317,6 +351,7 @@ class _Pass:
             ports=tuple(replace(p, state=CLOSED) for p in status.ports),
         )
         self.ctx.open_ports.closed(tracked.ref)
+        self.ctx.queue.add(vm_queue_key(tracked.obj.namespace, self.vm_id))
         return message
 
     # -- 2. close ------------------------------------------------------------------------
@@ -347,6 +382,14 @@ class _Pass:
                 # The rule survived a delete: look again, never spin.
                 self._again(now + self._poll())
         return
+
+    def _waiting(self) -> list[tuple[Tracked, list[tuple[int, str]]]]:
+        """Requests on this VM judged ready and waiting for a port, oldest first."""
+        return [
+            (t, t.wanted())
+            for t in self.neighbours
+            if t.status.phase is Phase.PENDING and not _has_intent(t) and t.binding is not None
+        ]
 
     def _poll(self) -> timedelta:
         return timedelta(seconds=max(1.0, self.rt.settings.close_grace.total_seconds() / 8))
@@ -405,7 +448,7 @@ class _Pass:
             expires = tracked.status.expires_at
             assert expires is not None
             held = self._claims(excluding=[tracked])
-            note = _handover_note(held, tracked.claims(), now=closed)
+            note = _handover_note(held, tracked.claims(), now=closed, next_up=self._waiting())
             vm_name = str(tracked.obj.spec.get("virtualMachine", ""))
             await self.ctx.write(
                 tracked,
@@ -418,6 +461,9 @@ class _Pass:
             )
             self.ctx.open_ports.closed(tracked.ref)
             self.ctx.enqueue(tracked)  # its TTL
+        if expirations:
+            # A request waiting for one of these ports opens now, not at its next look.
+            self.ctx.queue.add(vm_queue_key(expirations[0][0].obj.namespace, self.vm_id))
 
     # -- 3. confirm ------------------------------------------------------------------------
 
@@ -478,6 +524,7 @@ class _Pass:
         tracked.verified_at = self.now
         # Until the NSG has shown every port, look again soon rather than a drift later.
         self._again(min(expires, self.now + self._verify_every(tracked)))
+        self.ctx.queue.add(close_queue_key(tracked.obj.namespace, self.vm_id), expires)
         return True
 
     async def _adoptable(self, tracked: Tracked, wanted: Sequence[tuple[int, str]]) -> bool | None:
@@ -813,12 +860,26 @@ def _ports(ports: Sequence[int]) -> str:
     return ", ".join(str(number) for number in ports)
 
 
-def _handover_note(held: Sequence[Claim], mine: Sequence[Claim], *, now: datetime) -> str:
-    """Who has this request's ports now, by name and source (empty when nobody)."""
+def _handover_note(
+    held: Sequence[Claim],
+    mine: Sequence[Claim],
+    *,
+    now: datetime,
+    next_up: Sequence[tuple[Tracked, list[tuple[int, str]]]] = (),
+) -> str:
+    """Who has this request's ports now, or who waits for them, by name and source (empty
+    when nobody)."""
     notes = []
     for claim in mine:
         grant = grant_for_port(held, claim.port, now=now)
         if grant is None:
+            waiting = [(t, p) for t, ports in next_up for n, p in ports if n == claim.port]
+            if waiting:
+                tracked, prefix = waiting[0]
+                notes.append(
+                    f"port {claim.port} goes next to {canonical_prefix(prefix)} for "
+                    f"{tracked.ref} (waiting for it)"
+                )
             continue
         holders = ", ".join(str(m) for m in grant.members)
         if grant.prefix == claim.prefix:

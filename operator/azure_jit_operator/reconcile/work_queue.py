@@ -74,6 +74,7 @@ class WorkQueue(Generic[K]):
         self._failures: dict[K, int] = {}
         self._seq = itertools.count()
         self._changed = asyncio.Event()
+        self._shutting_down = False
 
     # -- adding --------------------------------------------------------------------
 
@@ -109,6 +110,11 @@ class WorkQueue(Generic[K]):
         self._again.clear()
         self._failures.clear()
 
+    def shut_down(self) -> None:
+        """Hand out no more keys: idle workers end, busy ones end after their reconcile."""
+        self._shutting_down = True
+        self._wake()
+
     # -- introspection ---------------------------------------------------------------
 
     def __len__(self) -> int:
@@ -128,7 +134,9 @@ class WorkQueue(Generic[K]):
     # -- running -----------------------------------------------------------------------
 
     async def run(self, reconcile: Reconcile[K], *, workers: int) -> None:
-        """Run ``workers`` workers until cancelled."""
+        """Run ``workers`` workers until cancelled, or until shut down and every reconcile in
+        progress has finished."""
+        self._shutting_down = False
         tasks = [asyncio.create_task(self._worker(reconcile)) for _ in range(workers)]
         try:
             await asyncio.gather(*tasks)
@@ -143,6 +151,8 @@ class WorkQueue(Generic[K]):
             # loop without ever giving the event loop (watches, other workers) a turn.
             await asyncio.sleep(0)
             key = await self._take()
+            if key is None:
+                return
             try:
                 next_at = await reconcile(key)
             except asyncio.CancelledError:
@@ -171,8 +181,10 @@ class WorkQueue(Generic[K]):
         if times:
             self.add(key, min(times))
 
-    async def _take(self) -> K:
+    async def _take(self) -> K | None:
         while True:
+            if self._shutting_down:
+                return None
             now = self._clock.now()
             while self._heap:
                 when, seq, key = self._heap[0]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import Mapping
@@ -41,7 +42,9 @@ log = logging.getLogger("azure_jit_operator.controller")
 # few enough that a burst cannot flood the API server or the event loop.
 WORKERS = 16
 LIST_RETRY = Backoff(base_seconds=1.0, max_seconds=30.0)
-PEERING_CHECK_SECONDS = 5.0
+# kopf pauses its watches the moment it sees a peer of higher priority; the controller must
+# notice too (and forget what it knew) before that peer has had time to change much.
+PEERING_CHECK_SECONDS = 1.0
 # Time given to the reconciles in flight (an Azure call and its status write) when the
 # operator stops; the Deployment's terminationGracePeriodSeconds leaves room for it.
 GRACEFUL_STOP_SECONDS = 60.0
@@ -68,6 +71,7 @@ class Controller:
         self._running: asyncio.Task[None] | None = None
         self._active = False
         self._filled = asyncio.Event()
+        self._kopf_context: contextvars.Context | None = None
 
     # -- start, pause, stop --------------------------------------------------------
 
@@ -92,14 +96,18 @@ class Controller:
                 log.warning("listing JIT objects failed (%s); again in %.0fs", exc, delay)
                 await asyncio.sleep(delay)
         self._filled.set()
+        self._ensure_workers()
 
-    def _ensure_workers(self) -> None:
-        """Start the workers from within a kopf handler: their Events go through kopf's
-        poster, which only works in tasks started from kopf's own context (the watch
-        delivers the first events right after the start-up handlers)."""
-        if self._running is None and self._filled.is_set():
-            self._running = asyncio.create_task(
-                self.queue.run(self._reconcile, workers=self._workers)
+    def _ensure_workers(self, *, from_kopf: bool = False) -> None:
+        """Start the workers in kopf's context: their Events go through kopf's poster, which
+        works only in tasks started from it. The start-up handlers run outside it, so the
+        context is taken from the first watch event (delivered right after them)."""
+        if from_kopf and self._kopf_context is None:
+            self._kopf_context = contextvars.copy_context()
+        if self._running is None and self._filled.is_set() and self._kopf_context is not None:
+            self._running = asyncio.get_running_loop().create_task(
+                self.queue.run(self._reconcile, workers=self._workers),
+                context=self._kopf_context,
             )
 
     async def pause(self) -> None:
@@ -172,7 +180,7 @@ class Controller:
     def request_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         if not self._active:
             return
-        self._ensure_workers()
+        self._ensure_workers(from_kopf=True)
         meta = body.get("metadata") or {}
         key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
         if event_type == "DELETED":
@@ -188,7 +196,7 @@ class Controller:
     def policy_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         if not self._active:
             return
-        self._ensure_workers()
+        self._ensure_workers(from_kopf=True)
         meta = body.get("metadata") or {}
         namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
         if event_type == "DELETED":

@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
-# The azure-jit-operator image: the operator (`run`, the default) and, for the demo overlay, the
-# Azure emulator (`emulator`). Build from the repository root:
+# The azure-jit-operator image: the operator package and its dependencies only (the Azure
+# emulator and the developer tooling are other workspace members, left out). Build from the
+# repository root:
 #   docker build -t azure-jit-operator:dev .
 #
 # Two stages: `build` resolves the locked dependencies (uv.lock) into a virtualenv with uv;
@@ -22,12 +23,18 @@ ENV UV_PROJECT_ENVIRONMENT=/app/.venv \
     UV_NO_CACHE=1
 WORKDIR /src
 # Dependencies first (their layer survives source changes), exactly as locked: --frozen never
-# re-resolves, --no-default-groups --no-dev leave out the test and dev groups.
+# re-resolves, --no-default-groups --no-dev leave out the test and dev groups, and
+# --package azure-jit-operator takes the operator's dependencies only. uv reads every workspace
+# member's pyproject.toml to load the workspace, so those come in (metadata only, no code).
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --frozen --no-default-groups --no-dev --no-install-project --python /usr/local/bin/python
+COPY emulator/pyproject.toml ./emulator/
+COPY devtools/pyproject.toml ./devtools/
+RUN uv sync --frozen --no-default-groups --no-dev --package azure-jit-operator --no-install-project \
+      --python /usr/local/bin/python
 # Then the operator itself, installed into the virtualenv as a regular (non-editable) package.
 COPY operator/ ./operator/
-RUN uv sync --frozen --no-default-groups --no-dev --no-editable --python /usr/local/bin/python
+RUN uv sync --frozen --no-default-groups --no-dev --package azure-jit-operator --no-editable \
+      --python /usr/local/bin/python
 
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="azure-jit-operator" \
@@ -46,8 +53,7 @@ USER 65532:65532
 # /metrics, /healthz and /readyz (AZURE_JIT_METRICS_PORT; the pod sets AZURE_JIT_BIND_ADDRESS).
 EXPOSE 9090
 # Health is checked by the Kubernetes liveness (/healthz) and readiness (/readyz) probes in
-# deploy/base/deployment.yaml; Kubernetes ignores HEALTHCHECK, and the same image also runs the
-# emulator, which has no /healthz.
+# deploy/base/deployment.yaml; Kubernetes ignores HEALTHCHECK.
 HEALTHCHECK NONE
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["azure-jit-operator"]

@@ -23,17 +23,17 @@ $(UV):
 	$(PYTHON) -m venv $(UV_HOME)
 	$(UV_HOME)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV_STAMP): $(UV) pyproject.toml uv.lock
+$(VENV_STAMP): $(UV) pyproject.toml emulator/pyproject.toml devtools/pyproject.toml uv.lock
 	$(UV) sync --frozen --python $(PYTHON)
 	touch $@
 
 install: $(VENV_STAMP) ## create .venv with the locked dependencies
 
 lint: $(VENV_STAMP) ## ruff, mypy --strict and the import-layer contracts
-	$(VENV)/bin/ruff check operator tests benchmarks
-	$(VENV)/bin/ruff format --check operator tests benchmarks
+	$(VENV)/bin/ruff check operator emulator devtools tests benchmarks
+	$(VENV)/bin/ruff format --check operator emulator devtools tests benchmarks
 	$(VENV)/bin/mypy
-	cd operator && ../$(VENV)/bin/lint-imports --config ../pyproject.toml
+	$(VENV)/bin/lint-imports
 
 unit: $(VENV_STAMP) ## pure tests, no processes
 	$(PY) -m pytest tests/unit -q
@@ -46,7 +46,7 @@ run: $(VENV_STAMP) ## run the operator against the current kubeconfig
 
 demo: $(VENV_STAMP) ## the whole thing locally: control plane + emulator + operator + examples
 	@bin_dir=$$(hack/envtest/build.sh | tail -n 1) && \
-	$(VENV)/bin/azure-jit-operator demo --bin-dir "$$bin_dir" --repo . $(ARGS)
+	$(VENV)/bin/azure-jit-dev demo --bin-dir "$$bin_dir" --repo . $(ARGS)
 
 clean: ## remove the virtualenv and caches inside the checkout
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
@@ -55,7 +55,7 @@ envtest: ## build (or reuse) kube-apiserver, etcd and kubectl; prints their dire
 	@hack/envtest/build.sh
 
 emulator: $(VENV_STAMP) ## serve the Azure emulator on 127.0.0.1 with the default world
-	$(VENV)/bin/azure-jit-operator emulator
+	$(VENV)/bin/azure-arm-emulator $(ARGS)
 
 bench: $(VENV_STAMP) ## run the benchmarks (not part of make test)
 	$(PY) -m benchmarks $(ARGS)

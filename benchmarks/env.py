@@ -31,10 +31,10 @@ from tests.support.identity import (
     write_service_account_token,
 )
 
-from azure_jit_operator.emulator.admin_client import SyncAdminClient
-from azure_jit_operator.localcluster.binaries import locate_binaries
-from azure_jit_operator.localcluster.cluster import ControlPlane, start_control_plane
-from azure_jit_operator.localcluster.processes import free_port
+from azure_arm_emulator.admin_client import SyncAdminClient
+from azure_jit_devtools.localcluster.binaries import locate_binaries
+from azure_jit_devtools.localcluster.cluster import ControlPlane, start_control_plane
+from azure_jit_devtools.localcluster.processes import free_port
 from benchmarks.kube import Kube, wait_until
 from benchmarks.profiling import sampled
 from benchmarks.report import RESULTS_DIR

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from azure_jit_operator.localcluster.cluster import ControlPlane
+from azure_jit_devtools.localcluster.cluster import ControlPlane
 
 GROUP = "azurejit.dev"
 VERSION = "v1alpha1"

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from tests.support.identity import OPERATOR, TENANT_ID
 
-from azure_jit_operator.emulator.world import generate_world, world_to_dict
+from azure_arm_emulator.world import generate_world, world_to_dict
 
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
 LOCATION = "westeurope"

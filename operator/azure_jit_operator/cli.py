@@ -1,7 +1,8 @@
-"""Command line entry point: `azure-jit-operator run | emulator | demo`.
+"""Command line entry point: `azure-jit-operator run`.
 
-Each subcommand's work lives in its own module; this file only parses arguments and
-dispatches, so importing it starts nothing.
+The work lives in :mod:`azure_jit_operator.run`; this file only parses arguments and
+dispatches, so importing it starts nothing. The Azure emulator (``azure-arm-emulator``) and
+the demo (``azure-jit-dev demo``) are separate distributions, not part of the operator.
 """
 
 from __future__ import annotations
@@ -9,13 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-
-NOT_AVAILABLE = 2
-
-
-def _not_available(name: str) -> int:
-    print(f"azure-jit-operator {name}: not available yet", file=sys.stderr)
-    return NOT_AVAILABLE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,32 +22,14 @@ def build_parser() -> argparse.ArgumentParser:
     from azure_jit_operator.run import add_run_arguments  # noqa: PLC0415
 
     add_run_arguments(run)
-    emulator = sub.add_parser("emulator", help="serve the local Azure Resource Manager emulator")
-    from azure_jit_operator.emulator.command import add_emulator_arguments  # noqa: PLC0415
-
-    add_emulator_arguments(emulator)
-    demo = sub.add_parser("demo", help="run control plane, emulator, operator and the examples")
-    from azure_jit_operator.demo.scenario import add_demo_arguments  # noqa: PLC0415
-
-    add_demo_arguments(demo)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "run":
-        from azure_jit_operator.run import run_command  # noqa: PLC0415
+    from azure_jit_operator.run import run_command  # noqa: PLC0415
 
-        return run_command(args)
-    if args.command == "demo":
-        from azure_jit_operator.demo.scenario import run as run_demo  # noqa: PLC0415
-
-        return run_demo(args)
-    if args.command == "emulator":
-        from azure_jit_operator.emulator.command import run as run_emulator  # noqa: PLC0415
-
-        return run_emulator(args)
-    return _not_available(args.command)
+    return run_command(args)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""Self-made TLS: a private CA and a server certificate it signs, for the emulator's HTTPS
-endpoint and for the operator's admission webhooks when no cert-manager provides one.
+"""Self-made TLS: a private CA and a server certificate it signs, for the operator's admission
+webhooks when no cert-manager provides one (the emulator, a separate distribution, has its own
+copy in ``azure_arm_emulator.certs``).
 
 ``ensure_tls_files`` writes ``ca.pem`` (what clients trust: the SDK's ``connection_verify``,
 a webhook configuration's ``caBundle``), ``ca-key.pem``, ``server.pem`` and

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import yaml
 
-from azure_jit_operator.emulator.world import generate_world, world_to_dict
+from azure_arm_emulator.world import generate_world, world_to_dict
 from tests.support.controlplane import ControlPlane
 from tests.support.emulator import EmulatorEndpoint, EmulatorProcess, start_emulator_process
 from tests.support.manifests import manifest, port_rule

@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from azure_jit_devtools.localcluster.processes import free_port
 from azure_jit_operator.config import Settings
-from azure_jit_operator.localcluster.processes import free_port
 from tests.support import approvals
 from tests.support.admission import RefusalLog, create_as, decide_as
 from tests.support.approvals import manual_policy

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from azure_jit_operator.emulator.world import load_world
+from azure_arm_emulator.world import load_world
 from tests.golden.swagger import (
     JIT_SPEC,
     NETWORK_COMMON,

@@ -14,8 +14,8 @@ from urllib.parse import quote
 
 import pytest
 
-from azure_jit_operator.emulator.clock import parse_timestamp
-from azure_jit_operator.emulator.world import load_world
+from azure_arm_emulator.clock import parse_timestamp
+from azure_arm_emulator.world import load_world
 from tests.golden.swagger import (
     SHARED_SPECS,
     SPECS,

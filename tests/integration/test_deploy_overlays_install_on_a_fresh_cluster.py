@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from azure_jit_operator.emulator.world import load_world
+from azure_arm_emulator.world import load_world
 from azure_jit_operator.reconcile.controller import GRACEFUL_STOP_SECONDS
 from tests.support.controlplane import ControlPlane, start_control_plane
 from tests.support.deploy import (
@@ -265,5 +265,6 @@ def test_the_demo_pod_signs_in_to_its_emulator_as_the_default_worlds_operator(
         account["metadata"]["annotations"]["azure.workload.identity/client-id"]
         == (settings["AZURE_CLIENT_ID"])
     )
-    images = {c["image"] for c in [emulator, operator]}
-    assert len(images) == 1, "the emulator runs from the operator's own image"
+    assert emulator["command"] == ["azure-arm-emulator"]
+    assert emulator["image"] == "azure-arm-emulator:dev", "the emulator's own image"
+    assert operator["image"] == "azure-jit-operator:dev", "the operator's image has no emulator"

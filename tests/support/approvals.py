@@ -16,7 +16,7 @@ import pytest
 import yaml
 from kubernetes import client as k8s
 
-from azure_jit_operator.localcluster.processes import free_port
+from azure_jit_devtools.localcluster.processes import free_port
 from tests.support.controlplane import ControlPlane
 from tests.support.emulator import EmulatorEndpoint
 from tests.support.manifests import policy_manifest

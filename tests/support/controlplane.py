@@ -1,5 +1,5 @@
 """The real Kubernetes control plane (etcd + kube-apiserver) for integration tests, as a
-pytest plugin. The control plane itself lives in :mod:`azure_jit_operator.localcluster`
+pytest plugin. The control plane itself lives in :mod:`azure_jit_devtools.localcluster`
 (the demo uses it too); this module adds the test policy around it: building the binaries
 once per session before any test runs, skipping locally without Go and failing under
 ``CI=true``, the session ``control_plane`` fixture and the per-test ``namespace``.
@@ -19,16 +19,16 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from azure_jit_operator.localcluster.binaries import BinariesUnavailableError
-from azure_jit_operator.localcluster.binaries import locate_binaries as _locate
-from azure_jit_operator.localcluster.cluster import (
+from azure_jit_devtools.localcluster.binaries import BinariesUnavailableError
+from azure_jit_devtools.localcluster.binaries import locate_binaries as _locate
+from azure_jit_devtools.localcluster.cluster import (
     KUBECTL_CACHE,
     ControlPlane,
     install_crds,
     service_account_kubeconfig,
 )
-from azure_jit_operator.localcluster.cluster import start_control_plane as _start
-from azure_jit_operator.localcluster.processes import ControlPlaneError, wait_for
+from azure_jit_devtools.localcluster.cluster import start_control_plane as _start
+from azure_jit_devtools.localcluster.processes import ControlPlaneError, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO_ROOT / "crds"

@@ -2,13 +2,13 @@
 
 Loaded as a pytest plugin from ``tests/conftest.py``. Fixtures:
 
-- ``emulator_process`` (session): ``azure-jit-operator emulator --port 0`` started through the
+- ``emulator_process`` (session): ``azure-arm-emulator --port 0`` started through the
   real CLI with the default world; an :class:`EmulatorProcess`.
 - ``emulator_endpoint`` (function, sync): the session emulator, reset to its world first;
   an :class:`EmulatorEndpoint` (``base_url``, ``ca_path``, ``sdk_kwargs()``,
   ``credential()``, ``async_credential()``, ``admin()`` / ``sync_admin()``).
 - ``emulator`` (function, async): the same, as an :class:`EmulatorHandle` with an open async
-  :class:`~azure_jit_operator.emulator.admin_client.AdminClient` (closed afterwards).
+  :class:`~azure_arm_emulator.admin_client.AdminClient` (closed afterwards).
 - ``emulator_in_process`` (function, async): a fresh emulator served on the test's own
   event loop (default world); :func:`run_emulator_in_process` takes any world/settings.
 
@@ -38,12 +38,12 @@ from typing import Any, TypeVar
 
 import pytest
 
-from azure_jit_operator.emulator.admin_client import AdminClient, SyncAdminClient
-from azure_jit_operator.emulator.core import Emulator
-from azure_jit_operator.emulator.server import EmulatorServer
-from azure_jit_operator.emulator.settings import EmulatorSettings
-from azure_jit_operator.emulator.world import World, load_world
-from azure_jit_operator.localcluster.processes import wait_for as wait_until
+from azure_arm_emulator.admin_client import AdminClient, SyncAdminClient
+from azure_arm_emulator.core import Emulator
+from azure_arm_emulator.server import EmulatorServer
+from azure_arm_emulator.settings import EmulatorSettings
+from azure_arm_emulator.world import World, load_world
+from azure_jit_devtools.localcluster.processes import wait_for as wait_until
 from tests.support.credentials import (
     DEFAULT_TOKEN,
     AsyncStaticTokenCredential,
@@ -52,6 +52,7 @@ from tests.support.credentials import (
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OPERATOR_DIR = REPO_ROOT / "operator"
+EMULATOR_DIR = REPO_ROOT / "emulator"
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 SECOND_SUBSCRIPTION = "11111111-1111-1111-1111-111111111111"
 READY = re.compile(r"^emulator ready: (?P<url>https://\S+) ca=(?P<ca>\S+) admin=\S+$", re.M)
@@ -128,7 +129,7 @@ class EmulatorHandle:
 
 @dataclass
 class EmulatorProcess:
-    """``azure-jit-operator emulator`` running as a child process."""
+    """``azure-arm-emulator`` running as a child process."""
 
     process: subprocess.Popen[bytes]
     log_path: Path
@@ -156,14 +157,13 @@ def start_emulator_process(work_dir: Path, *args: str) -> EmulatorProcess:
     log_path = work_dir / "emulator.log"
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(OPERATOR_DIR), str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
+        p for p in (str(EMULATOR_DIR), str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
     )
     env["PYTHONUNBUFFERED"] = "1"
     command = [
         sys.executable,
         "-m",
-        "azure_jit_operator.cli",
-        "emulator",
+        "azure_arm_emulator",
         "--port",
         "0",
         "--cert-dir",

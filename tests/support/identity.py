@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from azure_jit_operator.emulator.access_tokens import encode_jwt
-from azure_jit_operator.emulator.identities import FEDERATION_AUDIENCE
+from azure_arm_emulator.access_tokens import encode_jwt
+from azure_arm_emulator.identities import FEDERATION_AUDIENCE
 from tests.support.emulator import EmulatorEndpoint
 
 ARM_SCOPE = "https://management.azure.com/.default"

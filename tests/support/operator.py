@@ -29,12 +29,12 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
+from azure_arm_emulator.admin_client import SyncAdminClient
+from azure_jit_devtools.localcluster.processes import free_port
+from azure_jit_devtools.localcluster.processes import wait_for as poll_until
 from azure_jit_operator.clock import Clock
 from azure_jit_operator.config import Settings
 from azure_jit_operator.domain.timestamps import parse_timestamp
-from azure_jit_operator.emulator.admin_client import SyncAdminClient
-from azure_jit_operator.localcluster.processes import free_port
-from azure_jit_operator.localcluster.processes import wait_for as poll_until
 from azure_jit_operator.run import run_operator
 from tests.support.controlplane import ControlPlane
 from tests.support.credentials import AsyncStaticTokenCredential

@@ -111,6 +111,10 @@ def test_dependencies_come_from_the_lock_file_without_test_or_dev_groups(
         assert "--frozen" in argv or "--locked" in argv, f"{argv}: must not re-resolve"
         for flag in ("--no-dev", "--no-default-groups"):
             assert flag in argv, f"{argv}: pyproject's default groups (test, dev) stay out"
+        # A plain sync would install the whole workspace: the emulator and the dev tooling too.
+        assert "--package" in argv, f"{argv}: the operator package only"
+        assert argv[argv.index("--package") + 1] == "azure-jit-operator"
+        assert "--all-packages" not in argv
     assert any("--no-editable" in argv for argv in syncs), "the project itself is a real install"
     installs = [c for c in _runs(build) if "pip install" in c]
     assert all(re.search(r"\buv==\d+\.\d+\.\d+\b", c) for c in installs), (
@@ -189,6 +193,13 @@ def _ignored(path: str, patterns: list[str]) -> bool:
         pytest.param("pyproject.toml", True, id="the project metadata goes in"),
         pytest.param("uv.lock", True, id="the lock file goes in"),
         pytest.param("operator/azure_jit_operator/cli.py", True, id="the package goes in"),
+        pytest.param("emulator/pyproject.toml", True, id="the workspace members' metadata goes in"),
+        pytest.param(
+            "emulator/azure_arm_emulator/core.py", False, id="the emulator's code stays out"
+        ),
+        pytest.param(
+            "devtools/azure_jit_devtools/cli.py", False, id="the dev tooling's code stays out"
+        ),
         pytest.param(".git/config", False, id="git history stays out"),
         pytest.param(".venv/bin/python", False, id="the local virtualenv stays out"),
         pytest.param("tests/conftest.py", False, id="tests stay out"),

@@ -7,7 +7,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.security import SecurityCenter
 
-from azure_jit_operator.emulator.admin_client import AdminError
+from azure_arm_emulator.admin_client import AdminError
 from tests.support.emulator import SECOND_SUBSCRIPTION, SUBSCRIPTION, EmulatorEndpoint
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,4 @@
-"""``azure-jit-operator emulator`` as a user runs it: ready line, TLS material, flags, worlds,
+"""``azure-arm-emulator`` as a user runs it: ready line, TLS material, flags, worlds,
 and a clean exit on SIGTERM/SIGINT."""
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import yaml
 from azure.mgmt.compute import ComputeManagementClient
 from cryptography import x509
 
-from azure_jit_operator.emulator.admin_client import AdminError, SyncAdminClient
-from azure_jit_operator.emulator.world import generate_world, world_to_dict
+from azure_arm_emulator.admin_client import AdminError, SyncAdminClient
+from azure_arm_emulator.world import generate_world, world_to_dict
 from tests.integration.emulator.raw_arm import arm_call
 from tests.support.emulator import (
-    OPERATOR_DIR,
+    EMULATOR_DIR,
     REPO_ROOT,
     EmulatorEndpoint,
     EmulatorProcess,
@@ -208,11 +208,11 @@ def test_unreadable_world_is_a_usage_error(tmp_path: Path) -> None:
     broken.write_text("subscriptions:\n  - id: x\n    resourceGroups: [{name: rg}]\n")
 
     result = subprocess.run(
-        [sys.executable, "-m", "azure_jit_operator.cli", "emulator", "--world", str(broken)],
+        [sys.executable, "-m", "azure_arm_emulator", "--world", str(broken)],
         capture_output=True,
         text=True,
         timeout=60,
-        env={"PYTHONPATH": f"{OPERATOR_DIR}:{REPO_ROOT}", "PATH": "/usr/bin:/bin"},
+        env={"PYTHONPATH": f"{EMULATOR_DIR}:{REPO_ROOT}", "PATH": "/usr/bin:/bin"},
         check=False,
     )
 

@@ -14,7 +14,7 @@ from azure.identity.aio import ClientSecretCredential as AsyncClientSecretCreden
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute.aio import ComputeManagementClient as AsyncComputeManagementClient
 
-from azure_jit_operator.emulator.access_tokens import decode_unverified
+from azure_arm_emulator.access_tokens import decode_unverified
 from tests.integration.emulator.builders import RG
 from tests.support.emulator import SUBSCRIPTION, EmulatorEndpoint, EmulatorHandle
 from tests.support.identity import ARM_SCOPE, OPERATOR, TENANT_ID, credential_kwargs

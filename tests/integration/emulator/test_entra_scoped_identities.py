@@ -12,9 +12,9 @@ from azure.core.exceptions import HttpResponseError
 from azure.identity.aio import ClientSecretCredential
 from azure.mgmt.compute.aio import ComputeManagementClient
 
-from azure_jit_operator.emulator.access_tokens import mint
-from azure_jit_operator.emulator.admin_client import AdminError
-from azure_jit_operator.emulator.identities import Identity
+from azure_arm_emulator.access_tokens import mint
+from azure_arm_emulator.admin_client import AdminError
+from azure_arm_emulator.identities import Identity
 from tests.integration.emulator.builders import RG
 from tests.integration.emulator.raw_arm import arm_call
 from tests.support.emulator import SUBSCRIPTION, EmulatorEndpoint, EmulatorHandle

@@ -11,7 +11,7 @@ from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.network import models as net
 from azure.mgmt.network.aio import NetworkManagementClient as AsyncNetworkManagementClient
 
-from azure_jit_operator.localcluster.processes import wait_for
+from azure_jit_devtools.localcluster.processes import wait_for
 from tests.integration.emulator.builders import RG
 from tests.integration.emulator.raw_arm import arm_call
 from tests.support.emulator import EmulatorEndpoint, EmulatorHandle

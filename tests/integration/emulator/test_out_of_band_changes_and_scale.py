@@ -11,7 +11,7 @@ from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.network.aio import NetworkManagementClient
 from azure.mgmt.security.aio import SecurityCenter
 
-from azure_jit_operator.emulator.world import generate_world
+from azure_arm_emulator.world import generate_world
 from tests.integration.emulator.builders import LOCATION, RG, policy, port_rule, vm_id
 from tests.support.emulator import (
     SUBSCRIPTION,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from azure_jit_operator.emulator.arm import authenticate, authorize, check_api_version
-from azure_jit_operator.emulator.core import Emulator
-from azure_jit_operator.emulator.errors import ArmError
-from azure_jit_operator.emulator.store import Principal
-from azure_jit_operator.emulator.world import load_world
+from azure_arm_emulator.arm import authenticate, authorize, check_api_version
+from azure_arm_emulator.core import Emulator
+from azure_arm_emulator.errors import ArmError
+from azure_arm_emulator.store import Principal
+from azure_arm_emulator.world import load_world
 
 SUB = "00000000-0000-0000-0000-000000000000"
 RG = f"/subscriptions/{SUB}/resourceGroups/rg-web"

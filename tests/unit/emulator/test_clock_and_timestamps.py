@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from azure_jit_operator.emulator.clock import (
+from azure_arm_emulator.clock import (
     EmulatorClock,
     format_sent_timestamp,
     format_timestamp,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from azure_jit_operator.emulator.access_tokens import (
+from azure_arm_emulator.access_tokens import (
     AUTH_ASSERTION,
     AUTH_SECRET,
     decode_unverified,
@@ -18,23 +18,23 @@ from azure_jit_operator.emulator.access_tokens import (
     mint,
     verify,
 )
-from azure_jit_operator.emulator.arm import authenticate, authorize
-from azure_jit_operator.emulator.core import Emulator
-from azure_jit_operator.emulator.entra import (
+from azure_arm_emulator.arm import authenticate, authorize
+from azure_arm_emulator.core import Emulator
+from azure_arm_emulator.entra import (
     ASSERTION_TYPE,
     EntraError,
     instance_discovery,
     openid_configuration,
     token_response,
 )
-from azure_jit_operator.emulator.errors import ArmError
-from azure_jit_operator.emulator.identities import (
+from azure_arm_emulator.errors import ArmError
+from azure_arm_emulator.identities import (
     FEDERATION_AUDIENCE,
     Identity,
     IdentityError,
     parse_identity,
 )
-from azure_jit_operator.emulator.world import WorldError, load_world, parse_world, world_to_dict
+from azure_arm_emulator.world import WorldError, load_world, parse_world, world_to_dict
 
 TENANT = "cccccccc-cccc-cccc-cccc-cccccccccccc"
 CLIENT = "a1a1a1a1-0000-4000-8000-000000000002"

@@ -1,6 +1,6 @@
 """A fault can hit one subscription only, so tests can throttle one and not the others."""
 
-from azure_jit_operator.emulator.faults import FaultInjector
+from azure_arm_emulator.faults import FaultInjector
 
 
 def test_a_fault_scoped_to_one_subscription_leaves_the_others_alone() -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from azure_jit_operator.emulator.certs import ensure_tls_files
-from azure_jit_operator.emulator.jit import format_duration
+from azure_arm_emulator.certs import ensure_tls_files
+from azure_arm_emulator.jit import format_duration
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from azure_jit_operator.emulator.jit_durations import JitDurationError, parse_duration
+from azure_arm_emulator.jit_durations import JitDurationError, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import ipaddress
 
 import pytest
 
-from azure_jit_operator.emulator.jit_prefixes import SourcePrefixError, parse_source, within
+from azure_arm_emulator.jit_prefixes import SourcePrefixError, parse_source, within
 
 
 @pytest.mark.parametrize(

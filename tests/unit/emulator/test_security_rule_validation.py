@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from azure_jit_operator.emulator.errors import ArmError
-from azure_jit_operator.emulator.model import Nsg, SecurityRule
-from azure_jit_operator.emulator.nsg_rules import check_conflicts, free_priority, validate_rule
+from azure_arm_emulator.errors import ArmError
+from azure_arm_emulator.model import Nsg, SecurityRule
+from azure_arm_emulator.nsg_rules import check_conflicts, free_priority, validate_rule
 
 
 def _props(**changes: Any) -> dict[str, Any]:

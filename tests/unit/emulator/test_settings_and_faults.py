@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from azure_jit_operator.emulator import jit_rule_names
-from azure_jit_operator.emulator.faults import CallCounter, FaultError, FaultInjector
-from azure_jit_operator.emulator.settings import EmulatorSettings, SettingsError
+from azure_arm_emulator import jit_rule_names
+from azure_arm_emulator.faults import CallCounter, FaultError, FaultInjector
+from azure_arm_emulator.settings import EmulatorSettings, SettingsError
 
 
 @pytest.mark.parametrize(

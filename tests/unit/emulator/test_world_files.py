@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 import yaml
 
-from azure_jit_operator.emulator import ids
-from azure_jit_operator.emulator.store import Store
-from azure_jit_operator.emulator.world import (
+from azure_arm_emulator import ids
+from azure_arm_emulator.store import Store
+from azure_arm_emulator.world import (
     WorldError,
     default_world_path,
     generate_world,
@@ -31,7 +31,7 @@ def test_default_world_ships_inside_the_package() -> None:
     path = default_world_path()
 
     assert path.name == "default.yaml"
-    assert path.parent.parent.name == "emulator"
+    assert path.parent.parent.name == "azure_arm_emulator"
     assert path.is_file()
 
 

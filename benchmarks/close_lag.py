@@ -31,6 +31,7 @@ from benchmarks.common import (
     Progress,
     make_policies_ready,
     open_ports_in_emulator,
+    request_calls,
     wait_requests,
 )
 from benchmarks.env import Environment
@@ -134,6 +135,7 @@ def _run(
             requests, vms=vm_list, owner=owner, layout=env.layout, duration=DURATION, prefix="c"
         )
         names = [b["metadata"]["name"] for b in bodies]
+        by_name = dict(zip(names, bodies, strict=True))
         with Watcher(env.kube, namespace, REQUESTS) as watcher:
             env.kube.create_many(namespace, REQUESTS, bodies)
             opened = wait_requests(watcher, names, "Active", timeout=600, progress=progress)
@@ -159,7 +161,7 @@ def _run(
             expires = expiries[name]
             expired_lag.append(seen[name].phases["Expired"] - expires)
             closing = [
-                (a, b, op) for a, b, op in calls.get(f"request/{name}", []) if b >= expires - 1
+                (a, b, op) for a, b, op in request_calls(calls, by_name[name]) if b >= expires - 1
             ]
             deletes = [a for a, _, op in closing if op == "SecurityRules_Delete"]
             if deletes:
@@ -177,7 +179,7 @@ def _run(
             for n in names
             if not any(
                 op == "SecurityRules_Delete" and b >= expiries[n] - 1
-                for _, b, op in calls.get(f"request/{n}", [])
+                for _, b, op in request_calls(calls, by_name[n])
             )
         ]
         gone = summary(gone_lag)

@@ -115,3 +115,13 @@ __all__ = [
     "open_ports_in_emulator",
     "wait_requests",
 ]
+
+
+def request_calls(
+    calls: dict[str, list[tuple[float, float, str]]], body: dict[str, Any]
+) -> list[tuple[float, float, str]]:
+    """The ARM calls made for a request: its own reconciles' and its VM's (which act for every
+    request on the VM; callers take the ones inside the request's own time window)."""
+    name = body["metadata"]["name"]
+    vm = body["spec"]["virtualMachine"]
+    return [*calls.get(f"request/{name}", []), *calls.get(f"vm/{vm}", [])]

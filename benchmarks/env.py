@@ -102,7 +102,8 @@ class OperatorProcess:
         )
 
     def arm_calls(self) -> dict[str, list[tuple[float, float, str]]]:
-        """The probe's ARM calls per object ("request/<name>", "policy/<name>")."""
+        """The probe's ARM calls per reconcile: "vm/<vm name>" (a VM's reconciles, for all its
+        requests), "request/<name>" (a request not on a VM yet), "policy/<name>"."""
         if not self.probe_port:
             return {}
         with urllib.request.urlopen(

@@ -30,6 +30,7 @@ from benchmarks.common import (
     arm_time,
     make_policies_ready,
     open_ports_in_emulator,
+    request_calls,
     wait_requests,
 )
 from benchmarks.env import Environment
@@ -108,6 +109,7 @@ def _batch(
         ):
             cpu_before = operator.stats().cpu_seconds
             started = time.monotonic()
+            bodies_by_name: dict[str, dict[str, Any]] = {}
             if size == 1:
                 names = []
                 for i in range(singles):
@@ -122,6 +124,7 @@ def _batch(
                     )[0]
                     env.kube.create_many(namespace, REQUESTS, [body], threads=1)
                     names.append(body["metadata"]["name"])
+                    bodies_by_name[names[-1]] = body
                     wait_requests(watcher, names[-1:], "Active", timeout=60, progress=progress)
                 count = singles
             else:
@@ -129,6 +132,7 @@ def _batch(
                     size, vms=vm_list, owner=owner, layout=env.layout, duration="1h", prefix="open"
                 )
                 names = [b["metadata"]["name"] for b in bodies]
+                bodies_by_name.update(zip(names, bodies, strict=True))
                 created = env.kube.create_many(namespace, REQUESTS, bodies)
                 progress(f"  {size} requests created in {created:.1f}s")
                 wait_requests(watcher, names, "Active", timeout=900, progress=progress)
@@ -143,7 +147,7 @@ def _batch(
             record = seen[name]
             active = record.phases["Active"]
             total = active - record.added
-            arm = arm_time(calls.get(f"request/{name}", []), record.added, active)
+            arm = arm_time(request_calls(calls, bodies_by_name[name]), record.added, active)
             totals.append(total)
             overheads.append(total - arm.sequential * env.arm_latency)
             lower.append(total - arm.wall)

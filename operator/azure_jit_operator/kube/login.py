@@ -126,9 +126,10 @@ class TokenFile:
         now = time.monotonic()
         if seen != self._seen or now - self._read_at >= self._reread_seconds:
             token = self._path.read_text().strip()
-            if not token:
-                raise PermissionError(f"the token file {self._path} is empty")
-            self._token, self._seen, self._read_at = token, seen, now
+            if token:
+                self._token, self._seen, self._read_at = token, seen, now
+            elif not self._token:  # mid-write: keep the previous token, read again next time
+                raise RuntimeError(f"the ServiceAccount token file {self._path} is empty")
         return f"Bearer {self._token}"
 
     def expire(self) -> None:

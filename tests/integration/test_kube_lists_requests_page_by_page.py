@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from azure_jit_operator.kube.api import REQUESTS, KubeApi, make_api_client
+from azure_jit_operator.kube.api import REQUESTS, KubeApi
 from tests.support.controlplane import ControlPlane
 from tests.support.manifests import API_VERSION, request_manifest
 
@@ -46,7 +46,7 @@ def _pages(
     control_plane: ControlPlane, namespaces: tuple[str, ...], page_size: int
 ) -> list[list[dict[str, Any]]]:
     async def listing() -> list[list[dict[str, Any]]]:
-        kube = KubeApi(make_api_client(control_plane.kubeconfig))
+        kube = KubeApi.connect(control_plane.kubeconfig)
         try:
             return [
                 page

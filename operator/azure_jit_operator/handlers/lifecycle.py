@@ -16,7 +16,7 @@ from azure_jit_operator.azure.clients import default_credential
 from azure_jit_operator.clock import Clock
 from azure_jit_operator.config import Settings
 from azure_jit_operator.handlers.indexes import policy_view
-from azure_jit_operator.kube.api import Authorizer, KubeApi, make_api_client
+from azure_jit_operator.kube.api import Authorizer, KubeApi
 from azure_jit_operator.kube.events import ObjectIdentity, post_event
 from azure_jit_operator.kube.login import connection_from_kubeconfig
 from azure_jit_operator.reconcile.controller import Controller
@@ -58,7 +58,7 @@ def register(
         settings.scanning.disabled = not config.clusterwide
         settings.queueing.error_delays = [1, 2, 5, 10, 30, 60]
         memo.open_ports = OpenPorts()
-        kube = KubeApi(make_api_client(config.kubeconfig))
+        kube = KubeApi.connect(config.kubeconfig)
         authorizer = Authorizer(kube)
         memo.runtime = Runtime(
             settings=config,

@@ -1,7 +1,8 @@
-"""A restart with thousands of JitAccessRequests in the API resumes work at once: a port
-that expired while the operator was down is closed, and a new request is opened, within
-seconds of the start, not after minutes spent indexing every request (kopf's readiness gate
-for indexed resources costs O(N²) wake-ups, so requests are not indexed)."""
+"""A restart with thousands of JitAccessRequests in the API resumes work at once: the port
+that expired while the operator was down is closed first, within seconds of the start (one
+LIST fills the controller's cache and the overdue close is queued ahead of everything else),
+and a new request is opened after it. The new request arrives through kopf's watch behind
+the thousands of objects kopf handles once after a start, so its deadline is wider."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from tests.support.operator import (
 
 GROUP, VERSION = API_VERSION.split("/")
 FINISHED = 2_000
-PROMPTLY = 20.0  # seconds from the operator's start
+PROMPTLY = 20.0  # seconds from the operator's start to the overdue close
+NEWCOMER_DEADLINE = 60.0  # the newcomer waits for kopf to handle every listed object once
 HOLDER_SOURCE = "198.51.100.7/32"
 NEWCOMER_SOURCE = "203.0.113.9/32"
 POLICY = policy_manifest(
@@ -78,10 +80,12 @@ def test_a_restart_with_thousands_of_requests_closes_and_opens_ports_within_seco
     with operator_running(settings, clock=clock):
         world.apply(request_manifest("newcomer", ports=[(22, NEWCOMER_SOURCE)], duration="1h"))
         expired = world.wait_phase("holder", "Expired", timeout=PROMPTLY)
-        world.wait_phase("newcomer", "Active", timeout=PROMPTLY)
-        elapsed = time.monotonic() - started
+        closed_after = time.monotonic() - started
+        newcomer = world.wait_phase("newcomer", "Active", timeout=NEWCOMER_DEADLINE)
         assert world.open_sources("vm-web-01", 22) == [NEWCOMER_SOURCE]
         assert world.status("JitAccessRequest", "done-00000")["phase"] == "Expired"
 
-    assert elapsed < PROMPTLY, f"{elapsed:.1f}s from the start to both requests handled"
+    assert closed_after < PROMPTLY, f"the overdue port closed {closed_after:.1f}s after the start"
     assert ts(expired["closedAt"]) >= ts(holder["expiresAt"])
+    # Overdue first: the newcomer's port was opened only once the holder's was closed.
+    assert ts(newcomer["startTime"]) >= ts(expired["closedAt"]).replace(microsecond=0)

@@ -37,8 +37,10 @@ def places() -> dict[str, str]:
     locked = next(
         (p["version"] for p in lock["package"] if p["name"] == project["name"]), "<missing>"
     )
+    emulator = tomllib.loads((ROOT / "emulator" / "pyproject.toml").read_text(encoding="utf-8"))
     return {
         "pyproject.toml project.version": project["version"],
+        "emulator/pyproject.toml project.version (its image)": emulator["project"]["version"],
         "uv.lock (the project's own entry)": locked,
         "operator/azure_jit_operator/__init__.py __version__": package_version,
         "deploy/helm/azure-jit-operator/Chart.yaml version": _chart_field("version"),

@@ -18,6 +18,7 @@ from tests.support.repo import ROOT
 SCRIPT = Path("hack") / "release" / "versions.py"
 CARRIERS = [
     Path("pyproject.toml"),
+    Path("emulator") / "pyproject.toml",
     Path("uv.lock"),
     Path("operator") / "azure_jit_operator" / "__init__.py",
     Path("deploy") / "helm" / "azure-jit-operator" / "Chart.yaml",

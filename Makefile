@@ -34,6 +34,8 @@ lint: $(VENV_STAMP) ## ruff, mypy --strict and the import-layer contracts
 	$(VENV)/bin/ruff format --check operator emulator devtools tests benchmarks
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	hack/helm/lint.sh        # helm lint of the chart: default values and each ci/*.yaml
+	hack/actionlint/lint.sh  # .github/workflows/
 
 unit: $(VENV_STAMP) ## pure tests, no processes
 	$(PY) -m pytest tests/unit -q

@@ -5,8 +5,8 @@ the JitAccessRequest or JitPolicy whose handler made it.
 The probe wraps two methods and changes nothing else: ``ArmCallObserver.send`` (the per-attempt
 pipeline policy that already times ARM calls for the metrics) records ``(start, end,
 operation)`` under the object named by a context variable, which the controller's reconciles
-(``vm/<vm name>`` for a VM, ``request/<name>`` for a request not on a VM yet) and the JitPolicy
-sync set. Child tasks (``asyncio.gather``) inherit it. The records are served as
+set: ``vm/<vm name>`` for a VM's, ``request/<name>`` for a request not on a VM yet,
+``policy/<name>`` for a JitPolicy's. Child tasks (``asyncio.gather``) inherit it. The records are served as
 JSON on ``http://127.0.0.1:$BENCH_PROBE_PORT/calls`` (DELETE clears them).
 
 ``BENCH_TRACEMALLOC=<frames>`` starts tracemalloc; ``/memory`` then answers the top
@@ -33,7 +33,6 @@ from typing import Any
 
 from azure_jit_operator.azure import pipeline
 from azure_jit_operator.config import Settings
-from azure_jit_operator.handlers import policies as policy_handlers
 from azure_jit_operator.reconcile import controller as request_controller
 from azure_jit_operator.run import configure_logging, run_operator
 
@@ -62,7 +61,10 @@ def install_probe() -> None:
 
     async def labelled_reconcile(self: Any, key: tuple[str, str, str]) -> Any:
         kind, _, name = key
-        label = f"vm/{name.rsplit('/', 1)[-1]}" if kind == "vm" else f"request/{name}"
+        if kind in ("vm", "close"):
+            label = f"vm/{name.rsplit('/', 1)[-1]}"
+        else:
+            label = f"{kind}/{name}"  # request/<name>, policy/<name>
         token = CURRENT.set(label)
         try:
             return await reconcile(self, key)
@@ -70,17 +72,6 @@ def install_probe() -> None:
             CURRENT.reset(token)
 
     request_controller.Controller._reconcile = labelled_reconcile  # type: ignore[method-assign]
-
-    sync = policy_handlers.sync_policy
-
-    async def labelled_sync(rt: Any, obj: Any, **kwargs: Any) -> Any:
-        token = CURRENT.set(f"policy/{obj.name}")
-        try:
-            return await sync(rt, obj, **kwargs)
-        finally:
-            CURRENT.reset(token)
-
-    policy_handlers.sync_policy = labelled_sync  # type: ignore[assignment]
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -37,6 +37,11 @@ def configure_logging(settings: Settings) -> None:
     # azure-core logs every request (headers included, Authorization redacted) at INFO;
     # request outcomes are counted in metrics instead.
     logging.getLogger("azure").setLevel(logging.WARNING)
+    # kopf reports every handler call per object at INFO: with a handler on every watch event
+    # that is a log line per event (tens of thousands after a start at scale). The controller
+    # logs each transition itself; kopf's warnings and errors still show.
+    if settings.log_level != "DEBUG":
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
 
 
 async def run_operator(

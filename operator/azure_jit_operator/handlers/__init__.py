@@ -14,7 +14,7 @@ import kopf
 from azure_jit_operator.azure.clients import default_credential
 from azure_jit_operator.clock import Clock
 from azure_jit_operator.config import Settings
-from azure_jit_operator.handlers import admission, indexes, lifecycle, policies, requests
+from azure_jit_operator.handlers import admission, lifecycle, policies, requests
 
 
 def build_registry(
@@ -34,8 +34,7 @@ def build_registry(
         identity=identity,
         priority=priority,
     )
-    indexes.register(registry)
-    policies.register(registry, settings)
+    policies.register(registry)
     requests.register(registry)
     if settings.webhooks != "off":
         admission.register(registry)

@@ -28,8 +28,8 @@ from azure_jit_operator.domain.approvals import (
 )
 from azure_jit_operator.domain.request_rules import check_request, policy_not_found
 from azure_jit_operator.domain.specs import SpecError, parse_request_spec
-from azure_jit_operator.handlers.indexes import policy_view
 from azure_jit_operator.kube.api import POLICIES, Gone, ObjectRef
+from azure_jit_operator.reconcile.policy_views import policy_view
 from azure_jit_operator.reconcile.runtime import Runtime
 
 RESOURCE = ("azurejit.dev", "v1alpha1", "jitaccessrequests")

@@ -15,7 +15,6 @@ import kopf
 from azure_jit_operator.azure.clients import default_credential
 from azure_jit_operator.clock import Clock
 from azure_jit_operator.config import Settings
-from azure_jit_operator.handlers.indexes import policy_view
 from azure_jit_operator.kube.api import Authorizer, KubeApi
 from azure_jit_operator.kube.events import ObjectIdentity, post_event
 from azure_jit_operator.kube.login import connection_from_kubeconfig
@@ -69,7 +68,7 @@ def register(
             authorizer=authorizer,
             username=await authorizer.whoami(),
         )
-        memo.controller = Controller(memo.runtime, memo.open_ports, policy_view=policy_view)
+        memo.controller = Controller(memo.runtime, memo.open_ports)
         if config.standalone:
             # Ready only once the cache is filled and the overdue closes are queued first.
             await memo.controller.start()

@@ -37,6 +37,10 @@ class Cache:
         self._on_vm: dict[VmKey, set[RequestKey]] = {}
         self._placed: dict[RequestKey, VmKey] = {}
         self._by_policy: dict[tuple[str, str], set[RequestKey]] = {}
+        self.policy_objects: dict[tuple[str, str], ObjectView] = {}
+        # Who governs which Azure policy / VM port: key -> {(rank, created, "ns/name")}.
+        self._governance: dict[str, set[tuple[int, str, str]]] = {}
+        self._governs: dict[tuple[str, str], list[tuple[str, tuple[int, str, str]]]] = {}
 
     def clear(self) -> None:
         self.requests.clear()
@@ -45,6 +49,9 @@ class Cache:
         self._on_vm.clear()
         self._placed.clear()
         self._by_policy.clear()
+        self.policy_objects.clear()
+        self._governance.clear()
+        self._governs.clear()
 
     # -- requests --------------------------------------------------------------------
 
@@ -130,11 +137,39 @@ class Cache:
 
     # -- policies --------------------------------------------------------------------
 
-    def put_policy(self, namespace: str, name: str, view: PolicyView) -> None:
-        self.policies[(namespace, name)] = view
+    def put_policy(
+        self,
+        body: Mapping[str, Any],
+        view: PolicyView,
+        governs: list[tuple[str, tuple[int, str, str]]],
+    ) -> ObjectView:
+        obj = ObjectView.decode("JitPolicy", body)
+        key = (obj.namespace, obj.name)
+        self.policies[key] = view
+        self.policy_objects[key] = obj
+        self._ungovern(key)
+        self._governs[key] = governs
+        for what, holder in governs:
+            self._governance.setdefault(what, set()).add(holder)
+        return obj
 
     def remove_policy(self, namespace: str, name: str) -> None:
         self.policies.pop((namespace, name), None)
+        self.policy_objects.pop((namespace, name), None)
+        self._ungovern((namespace, name))
+
+    def _ungovern(self, key: tuple[str, str]) -> None:
+        for what, holder in self._governs.pop(key, ()):
+            holders = self._governance.get(what)
+            if holders is not None:
+                holders.discard(holder)
+                if not holders:
+                    del self._governance[what]
+
+    def governed_elsewhere(self, me: str, what: str) -> str | None:
+        """The JitPolicy ("ns/name") that governs ``what`` if it is not ``me``."""
+        holders = sorted(self._governance.get(what, ()))
+        return holders[0][-1] if holders and holders[0][-1] != me else None
 
     def policy(self, namespace: str, name: str) -> PolicyView | None:
         return self.policies.get((namespace, name))

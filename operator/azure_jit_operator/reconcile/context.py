@@ -23,7 +23,8 @@ from azure_jit_operator.reconcile.work_queue import WorkQueue
 log = logging.getLogger("azure_jit_operator.requests")
 
 # ("close", namespace, vm id): the VM's closes and revokes; ("vm", namespace, vm id): its
-# opens, confirms and checks; ("request", namespace, name): a request with nothing in Azure.
+# opens, confirms and checks; ("request", namespace, name): a request with nothing in Azure;
+# ("policy", namespace, name): a JitPolicy's syncs and drift checks.
 # A VM has two keys so that its closes never queue behind its opens: an initiate or a read
 # that hangs in Azure holds the VM's open reconcile, never its close.
 QueueKey = tuple[str, str, str]
@@ -45,6 +46,10 @@ def closing(tracked: Tracked, now: datetime) -> bool:
     return (
         status.phase is Phase.ACTIVE and status.expires_at is not None and now >= status.expires_at
     )
+
+
+def policy_queue_key(namespace: str, name: str) -> QueueKey:
+    return ("policy", namespace, name)
 
 
 def request_queue_key(namespace: str, name: str) -> QueueKey:

@@ -26,10 +26,13 @@ from azure_jit_operator.reconcile.context import (
     Context,
     QueueKey,
     close_queue_key,
+    policy_queue_key,
     request_queue_key,
 )
-from azure_jit_operator.reconcile.judge import PolicyView
+from azure_jit_operator.reconcile.objects import ObjectView
 from azure_jit_operator.reconcile.open_ports import OpenPorts
+from azure_jit_operator.reconcile.policy_reconcile import PolicyReconciler
+from azure_jit_operator.reconcile.policy_views import governance_holders, policy_view
 from azure_jit_operator.reconcile.request_reconcile import RequestReconciler
 from azure_jit_operator.reconcile.runtime import Runtime
 from azure_jit_operator.reconcile.tracked import Tracked
@@ -56,7 +59,6 @@ class Controller:
         rt: Runtime,
         open_ports: OpenPorts,
         *,
-        policy_view: Any,
         workers: int = WORKERS,
     ) -> None:
         self.rt = rt
@@ -66,7 +68,7 @@ class Controller:
         self.ctx = Context(rt, self.cache, open_ports, self.queue)
         self._requests = RequestReconciler(self.ctx)
         self._vms = VmReconciler(self.ctx)
-        self._policy_view = policy_view
+        self._policies = PolicyReconciler(rt, self.cache)
         self._workers = workers
         self._running: asyncio.Task[None] | None = None
         self._active = False
@@ -123,6 +125,7 @@ class Controller:
                 tracked.revoke.set_exception(StillOpenError("the operator paused for a peer"))
         self.cache.clear()
         self.queue.clear()
+        self._policies.forget()
 
     async def stop(self) -> None:
         self._active = False
@@ -147,7 +150,8 @@ class Controller:
         namespaces = self.rt.settings.namespaces
         async for page in self.rt.kube.list_pages(POLICIES, namespaces=namespaces):
             for body in page:
-                self._put_policy(body)
+                obj = self._put_policy(body)
+                self.queue.add(policy_queue_key(obj.namespace, obj.name))
         listed = 0
         now = self.rt.clock.now()
         async for page in self.rt.kube.list_pages(REQUESTS, namespaces=namespaces):
@@ -171,6 +175,8 @@ class Controller:
 
     async def _reconcile(self, key: QueueKey) -> datetime | None:
         kind, namespace, name = key
+        if kind == "policy":
+            return await self._policies.reconcile((namespace, name))
         if kind == "request":
             return await self._requests.reconcile((namespace, name))
         return await self._vms.reconcile((namespace, name), closes=kind == "close")
@@ -201,16 +207,18 @@ class Controller:
         namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
         if event_type == "DELETED":
             self.cache.remove_policy(namespace, name)
+            self.queue.discard(policy_queue_key(namespace, name))
+            self._policies.forget((namespace, name))
         else:
-            self._put_policy(body)
+            obj = self._put_policy(body)
+            if self._policies.needs_sync(obj):
+                self.queue.add(policy_queue_key(namespace, name))
         for tracked in self.cache.waiting_on_policy(namespace, name):
             if not tracked.status.phase.is_terminal:
                 self.ctx.enqueue(tracked)
 
-    def _put_policy(self, body: Mapping[str, Any]) -> None:
-        meta = body.get("metadata") or {}
-        view: PolicyView = self._policy_view(body)
-        self.cache.put_policy(str(meta.get("namespace", "")), str(meta.get("name", "")), view)
+    def _put_policy(self, body: Mapping[str, Any]) -> ObjectView:
+        return self.cache.put_policy(body, policy_view(body), governance_holders(body))
 
     # -- deletion ------------------------------------------------------------------------
 

@@ -92,7 +92,7 @@ class Conflict:
     what: str
 
 
-# Who else governs a key (see handlers.indexes.governance_keys), or None.
+# Who else governs a key (see reconcile.policy_views.governance_holders), or None.
 GovernedElsewhere = Callable[[str], str | None]
 
 RECONCILE_POLICY_ANNOTATION = "azurejit.dev/reconcile-policy"

@@ -1,42 +1,35 @@
-"""kopf's one index: which JitPolicy governs which VM port (policy handlers refuse a second
-policy for the same port). Requests and the policy views requests need live in the
-controller's cache instead (``reconcile/cache.py``): kopf's readiness gate costs O(N²) in
-the number of indexed objects, which kept a restarted operator with thousands of requests
-from handling any of them.
-
-The index functions are ``async`` although they never await: kopf runs a plain function in
-a thread pool (a thread hop per watch event), a coroutine function on the event loop."""
+"""Views of a JitPolicy body for the controller's cache: what requests need of it, and what
+it governs (a second policy for the same VM port is refused). No kopf index: kopf's readiness
+gate costs O(N²) in the number of indexed objects, which kept a restarted operator with
+thousands of objects from handling any of them."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-import kopf
-
 from azure_jit_operator.domain.conditions import find, parse_conditions
 from azure_jit_operator.domain.governance import governance_keys
 from azure_jit_operator.domain.specs import JitPolicySpec, SpecError, parse_policy_spec
 from azure_jit_operator.reconcile.judge import PolicyView
 
-GOVERNANCE = "policy_governance"
 
+def governance_holders(body: Mapping[str, Any]) -> list[tuple[str, tuple[int, str, str]]]:
+    """What a JitPolicy governs (each key with its claim to it), for the controller's index.
 
-def register(registry: kopf.OperatorRegistry) -> None:
-    @kopf.index(
-        "azurejit.dev", "v1alpha1", "jitpolicies", registry=registry, id="policy_governance"
+    A policy already applied to Azure keeps what it governs; among newcomers the oldest wins
+    (creation times have one-second resolution, hence the ranking)."""
+    spec = _effective(body)
+    if spec is None:
+        return []
+    meta = body.get("metadata") or {}
+    applied = 0 if (body.get("status") or {}).get("azurePolicyId") else 1
+    holder = (
+        applied,
+        str(meta.get("creationTimestamp", "")),
+        f"{meta.get('namespace', '')}/{meta.get('name', '')}",
     )
-    async def policy_governance(
-        name: str | None, namespace: str | None, body: kopf.Body, **_: Any
-    ) -> dict[str, tuple[int, str, str]]:
-        spec = _effective(body)
-        if spec is None:
-            return {}
-        # A policy already applied to Azure keeps what it governs; among newcomers the
-        # oldest wins (creation times have one-second resolution, hence the ranking).
-        applied = 0 if (body.get("status") or {}).get("azurePolicyId") else 1
-        holder = (applied, str(body.metadata.get("creationTimestamp", "")), f"{namespace}/{name}")
-        return {key: holder for _, key in governance_keys(spec)}
+    return [(key, holder) for _, key in governance_keys(spec)]
 
 
 def policy_view(body: Mapping[str, Any]) -> PolicyView:

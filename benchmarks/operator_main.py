@@ -4,10 +4,10 @@ the JitAccessRequest or JitPolicy whose handler made it.
 
 The probe wraps two methods and changes nothing else: ``ArmCallObserver.send`` (the per-attempt
 pipeline policy that already times ARM calls for the metrics) records ``(start, end,
-operation)`` under the object named by a context variable, which the controller's reconciles
-set: ``vm/<vm name>`` for a VM's, ``request/<name>`` for a request not on a VM yet,
-``policy/<name>`` for a JitPolicy's. Child tasks (``asyncio.gather``) inherit it. The records are served as
-JSON on ``http://127.0.0.1:$BENCH_PROBE_PORT/calls`` (DELETE clears them).
+operation)`` under the object named by a context variable, which the controller's
+reconciles set: ``vm/<vm name>`` for a VM's, ``request/<name>`` for a request not on a VM
+yet, ``policy/<name>`` for a JitPolicy's. Child tasks (``asyncio.gather``) inherit it. The
+records are served as JSON on ``http://127.0.0.1:$BENCH_PROBE_PORT/calls`` (DELETE clears them).
 
 ``BENCH_TRACEMALLOC=<frames>`` starts tracemalloc; ``/memory`` then answers the top
 allocation sites (grouped by traceback) of a fresh snapshot, as text.
@@ -61,10 +61,8 @@ def install_probe() -> None:
 
     async def labelled_reconcile(self: Any, key: tuple[str, str, str]) -> Any:
         kind, _, name = key
-        if kind in ("vm", "close"):
-            label = f"vm/{name.rsplit('/', 1)[-1]}"
-        else:
-            label = f"{kind}/{name}"  # request/<name>, policy/<name>
+        # vm/<vm name> for both of a VM's keys; request/<name>, policy/<name>
+        label = f"vm/{name.rsplit('/', 1)[-1]}" if kind in ("vm", "close") else f"{kind}/{name}"
         token = CURRENT.set(label)
         try:
             return await reconcile(self, key)

@@ -96,6 +96,10 @@ class Context:
     ) -> bool:
         """Write the request's status (a no-op when nothing changed); False when the object
         is gone. Keeps the Pending gauges and the VM index current."""
+        if tracked.status.phase.is_terminal and not phase.is_terminal:
+            # A VM's two reconciles may both hold a request for a moment (its close and its
+            # confirm): once finished (revoked, expired), nothing moves it back.
+            return False
         changes.setdefault("extra", tracked.approval)
         try:
             await tracked.recorder.write(

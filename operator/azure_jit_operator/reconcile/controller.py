@@ -37,7 +37,7 @@ from azure_jit_operator.reconcile.request_reconcile import RequestReconciler
 from azure_jit_operator.reconcile.runtime import Runtime
 from azure_jit_operator.reconcile.tracked import Tracked
 from azure_jit_operator.reconcile.vm_reconcile import StillOpenError, VmReconciler
-from azure_jit_operator.reconcile.work_queue import Backoff, WorkQueue
+from azure_jit_operator.reconcile.work_queue import Backoff, RetryLater, WorkQueue
 
 log = logging.getLogger("azure_jit_operator.controller")
 
@@ -179,7 +179,20 @@ class Controller:
             return await self._policies.reconcile((namespace, name))
         if kind == "request":
             return await self._requests.reconcile((namespace, name))
-        return await self._vms.reconcile((namespace, name), closes=kind == "close")
+        if kind == "vm":
+            return await self._vms.reconcile((namespace, name), closes=False)
+        try:
+            return await self._vms.reconcile((namespace, name), closes=True)
+        except (RetryLater, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            # Whatever went wrong, a close is retried within a quarter of the grace, never
+            # after the queue's longer back-off.
+            log.exception("closing on %s failed; retrying within the grace", name)
+            quarter = max(1.0, self.rt.settings.close_grace.total_seconds() / 4)
+            raise RetryLater(
+                str(exc), not_after=self.rt.clock.now() + timedelta(seconds=quarter)
+            ) from exc
 
     # -- watch events ------------------------------------------------------------------
 

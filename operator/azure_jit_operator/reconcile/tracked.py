@@ -50,6 +50,7 @@ class Tracked:
     forcing_since: datetime | None = None
     deleted_at: datetime | None = None
     revoke: asyncio.Future[str] | None = None
+    initiating: bool = False  # an initiate for it is in flight (its VM's open reconcile)
     finalizer_reported: bool = False
 
     @property

@@ -308,6 +308,9 @@ class _Pass:
         status = tracked.status
         ports = tracked.ports()
         target = parse_policy_id(status.azure.policy_id)
+        if tracked.initiating:
+            # Its initiate may land after a revoke that saw nothing to delete: wait for it.
+            raise StillOpenError("an initiate for this request is in flight; waiting for it")
         if target is not None and status.azure.initiation_id:
             # A request deleted while Azure still applies its initiate keeps its finalizer
             # until the rule is there to delete: finishing now would let the rule appear
@@ -765,11 +768,16 @@ class _Pass:
                 vouched=self.rt.settings.webhooks != "off",
             )
             mine_all = [c for _, mine in opening for c in mine]
+            for tracked, _ in opening:
+                tracked.initiating = True
             try:
                 await self._initiate(target, mine_all, initiation_id, justification, others=claims)
             except Exception as exc:
                 await self._initiate_failed(opening, exc)
                 continue
+            finally:
+                for tracked, _ in opening:
+                    tracked.initiating = False
             for tracked, _ in opening:
                 tracked.initiate_known = True
             self._again(self.rt.clock.now())  # confirm on the NSG at once

@@ -17,7 +17,9 @@ from azure_jit_operator.reconcile.objects import ObjectView
 from azure_jit_operator.reconcile.tracked import Binding
 
 POLICY_GRACE = timedelta(seconds=30)  # a request may arrive just before its policy
-FINALIZER_REPORT_AFTER = timedelta(seconds=30)
+# Long enough that a burst of thousands of new requests, which kopf takes minutes to reach,
+# does not add a status write per request to its backlog; short enough to explain a real stall.
+FINALIZER_REPORT_AFTER = timedelta(minutes=2)
 UNKNOWN_POLICY = "<unknown>"
 
 

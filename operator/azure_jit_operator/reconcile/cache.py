@@ -8,6 +8,7 @@ written by approvers), never the status it wrote itself (a watch event may be ol
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -58,7 +59,11 @@ class Cache:
     def put_request(self, body: Mapping[str, Any], *, now: datetime) -> Tracked | None:
         """Take a request body from a LIST or a watch event; None when it is older than the
         one already known (a LIST page racing the watch)."""
-        obj = ObjectView.decode("JitAccessRequest", body)
+        decoded = ObjectView.decode("JitAccessRequest", body)
+        # Kept per request for as long as it lives: only what the reconciles read (the status
+        # they wrote is the recorder's; of the live one only approvers' decisions matter).
+        approvals = decoded.status.get("approvals")
+        obj = replace(decoded, annotations={}, status={"approvals": approvals} if approvals else {})
         key = (obj.namespace, obj.name)
         version = _version(body)
         known = self.requests.get(key)
@@ -72,7 +77,7 @@ class Cache:
             return known
         tracked = Tracked(
             obj=obj,
-            recorder=Recorder(self._rt, obj, RequestStatus.from_dict(obj.status)),
+            recorder=Recorder(self._rt, obj, RequestStatus.from_dict(decoded.status)),
             finalized=FINALIZER in _finalizers(body),
             first_seen=now,
         )

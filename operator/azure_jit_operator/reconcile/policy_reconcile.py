@@ -60,9 +60,17 @@ class PolicyReconciler:
         return synced is None or synced.version != Version.of(obj)
 
     async def reconcile(self, key: PolicyKey) -> datetime | None:
-        obj = self.cache.policy_objects.get(key)
-        if obj is None or obj.deleting:
+        cached = self.cache.policy_objects.get(key)
+        if cached is None or cached.deleting:
             return None  # gone, or its deletion handler has it
+        try:
+            # Fresh from the API, not the cache: the last sync's own status writes (the Azure
+            # policy it owns) may not have come back through the watch yet.
+            obj = ObjectView.decode("JitPolicy", await self.rt.kube.get(cached.ref))
+        except Gone:
+            return None
+        if obj.deleting:
+            return None
         synced = self._synced.setdefault(key, _Synced())
         version = Version.of(obj)
         if synced.version is not None and synced.version != version:

@@ -61,8 +61,10 @@ def install_probe() -> None:
 
     async def labelled_reconcile(self: Any, key: tuple[str, str, str]) -> Any:
         kind, _, name = key
-        # vm/<vm name> for both of a VM's keys; request/<name>, policy/<name>
-        label = f"vm/{name.rsplit('/', 1)[-1]}" if kind in ("vm", "close") else f"{kind}/{name}"
+        # vm/<vm name>; request/<name> for a request's own reconcile and its close; policy/<name>
+        label = {"vm": f"vm/{name.rsplit('/', 1)[-1]}", "close": f"request/{name}"}.get(
+            kind, f"{kind}/{name}"
+        )
         token = CURRENT.set(label)
         try:
             return await reconcile(self, key)

@@ -22,11 +22,13 @@ from azure_jit_operator.reconcile.work_queue import WorkQueue
 
 log = logging.getLogger("azure_jit_operator.requests")
 
-# ("close", namespace, vm id): the VM's closes and revokes; ("vm", namespace, vm id): its
+# ("close", namespace, name): a request's close or revoke; ("vm", namespace, vm id): a VM's
 # opens, confirms and checks; ("request", namespace, name): a request with nothing in Azure;
 # ("policy", namespace, name): a JitPolicy's syncs and drift checks.
-# A VM has two keys so that its closes never queue behind its opens: an initiate or a read
-# that hangs in Azure holds the VM's open reconcile, never its close.
+# Closes have keys of their own, one per request, so that a close never queues behind its
+# VM's opens (an initiate or a read that hangs in Azure holds the VM's reconcile, never a
+# close) nor behind another request's close on the same VM (a forced DELETE is a
+# long-running operation: a second or more each).
 QueueKey = tuple[str, str, str]
 
 
@@ -34,8 +36,8 @@ def vm_queue_key(namespace: str, vm_id: str) -> QueueKey:
     return ("vm", namespace, vm_id.lower())
 
 
-def close_queue_key(namespace: str, vm_id: str) -> QueueKey:
-    return ("close", namespace, vm_id.lower())
+def close_queue_key(namespace: str, name: str) -> QueueKey:
+    return ("close", namespace, name)
 
 
 def closing(tracked: Tracked, now: datetime) -> bool:
@@ -70,7 +72,7 @@ class Context:
             vm = self.cache.place(tracked)
             if vm is not None:
                 if closing(tracked, self.rt.clock.now()):
-                    return close_queue_key(*vm)
+                    return close_queue_key(*tracked.key)
                 return vm_queue_key(*vm)
         else:
             self.cache.place(tracked)

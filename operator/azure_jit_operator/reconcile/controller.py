@@ -165,7 +165,7 @@ class Controller:
             vm = self.cache.placed(tracked.key)
             expires = tracked.status.expires_at
             if vm is not None and expires is not None and tracked.status.phase is Phase.ACTIVE:
-                self.queue.add(close_queue_key(*vm), expires)  # overdue ones sort first
+                self.queue.add(close_queue_key(*tracked.key), expires)  # overdue ones first
         log.info(
             "controller filled from %d JitPolicy(ies) and %d JitAccessRequest(s) in %.1fs; "
             "%d queued, overdue first",
@@ -182,9 +182,9 @@ class Controller:
         if kind == "request":
             return await self._requests.reconcile((namespace, name))
         if kind == "vm":
-            return await self._vms.reconcile((namespace, name), closes=False)
+            return await self._vms.reconcile((namespace, name))
         try:
-            return await self._vms.reconcile((namespace, name), closes=True)
+            return await self._vms.close((namespace, name))
         except (RetryLater, asyncio.CancelledError):
             raise
         except Exception as exc:

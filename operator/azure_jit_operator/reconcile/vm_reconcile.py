@@ -56,7 +56,7 @@ from azure_jit_operator.reconcile.context import (
 )
 from azure_jit_operator.reconcile.judge import Ready, judge
 from azure_jit_operator.reconcile.port_ops import PortObservation
-from azure_jit_operator.reconcile.tracked import Tracked, VmKey
+from azure_jit_operator.reconcile.tracked import RequestKey, Tracked, VmKey
 from azure_jit_operator.reconcile.work_queue import RetryLater
 
 log = logging.getLogger("azure_jit_operator.requests")
@@ -131,20 +131,34 @@ class VmReconciler:
     def _clock_now(self) -> datetime:
         return self.ctx.rt.clock.now()
 
-    async def reconcile(self, key: VmKey, *, closes: bool) -> datetime | None:
-        """The VM's closes and revokes (``closes``), or everything else on it."""
-        namespace, vm_id = key
+    async def close(self, key: RequestKey) -> datetime | None:
+        """One request's close or revoke, on its VM (whose other grants stay)."""
+        tracked = self.ctx.cache.requests.get(key)
+        if tracked is None:
+            return None
+        vm = self.ctx.cache.placed(key)
+        if tracked.status.phase.is_terminal or vm is None or not closing(tracked, self._clock_now):
+            self.ctx.enqueue(tracked)  # not a close (any more): to whoever has it now
+            return None
+        return await self._run(vm, [tracked])
+
+    async def reconcile(self, key: VmKey) -> datetime | None:
+        """Everything on the VM but its closes (those have a key per request)."""
         now = self._clock_now
         members = []
         for tracked in self.ctx.cache.on_vm(key):
             if tracked.status.phase.is_terminal:
                 self.ctx.enqueue(tracked)  # back to its own reconcile (TTL, revoke bookkeeping)
-            elif closing(tracked, now) == closes:
+            elif closing(tracked, now):
+                self.ctx.queue.add(close_queue_key(*tracked.key))  # came due since queued
+            else:
                 members.append(tracked)
-            elif not closes:
-                self.ctx.queue.add(close_queue_key(*key))  # came due since it was queued
         if not members:
             return None
+        return await self._run(key, members)
+
+    async def _run(self, key: VmKey, members: list[Tracked]) -> datetime | None:
+        namespace, vm_id = key
         try:
             az = await self.ctx.rt.azure_for(namespace)
         except CredentialError as exc:
@@ -233,8 +247,7 @@ class _Pass:
             if tracked not in verifying and tracked.verified_at is not None:
                 self._again(tracked.verified_at + self._verify_every(tracked))
             assert tracked.status.expires_at is not None
-            namespace = tracked.obj.namespace
-            self.ctx.queue.add(close_queue_key(namespace, self.vm_id), tracked.status.expires_at)
+            self.ctx.queue.add(close_queue_key(*tracked.key), tracked.status.expires_at)
 
     def _outcome(self) -> datetime | None:
         if self.retry is not None:
@@ -527,7 +540,7 @@ class _Pass:
         tracked.verified_at = self.now
         # Until the NSG has shown every port, look again soon rather than a drift later.
         self._again(min(expires, self.now + self._verify_every(tracked)))
-        self.ctx.queue.add(close_queue_key(tracked.obj.namespace, self.vm_id), expires)
+        self.ctx.queue.add(close_queue_key(*tracked.key), expires)
         return True
 
     async def _adoptable(self, tracked: Tracked, wanted: Sequence[tuple[int, str]]) -> bool | None:

@@ -14,7 +14,8 @@ VENV_STAMP  := $(VENV)/.synced
 PY          := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 
-.PHONY: help install lint test unit integration e2e run demo envtest emulator bench clean
+.PHONY: help install lint test unit integration e2e run demo envtest emulator bench clean \
+	image
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -59,3 +60,6 @@ emulator: $(VENV_STAMP) ## serve the Azure emulator on 127.0.0.1 with the defaul
 
 bench: $(VENV_STAMP) ## run the benchmarks (not part of make test)
 	$(PY) -m benchmarks $(ARGS)
+
+image: ## the operator's and the emulator's images as OCI archives in build/images (no daemon)
+	hack/image/build.sh

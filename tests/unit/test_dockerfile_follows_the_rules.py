@@ -2,7 +2,8 @@
 ``emulator/Dockerfile``) are held to the rules here: multi-stage, pinned base image, numeric
 non-root user, no build tools in the final image, dependencies exactly as locked, nothing
 fetched from URLs, no secrets, health handled by Kubernetes probes, and a build context that
-lets in only what the image needs."""
+lets in only what the image needs. ``make image`` builds both without a daemon
+(hack/image/build.sh) and ``make image-test`` runs them (tests/image)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from tests.support.repo import ROOT
 
 DEPLOYMENT = ROOT / "deploy" / "base" / "deployment.yaml"
 EMULATOR_SIDECAR = ROOT / "deploy" / "overlays" / "demo" / "emulator-sidecar.yaml"
+BUILD_SCRIPT = ROOT / "hack" / "image" / "build.sh"
 
 
 @dataclass(frozen=True)
@@ -223,6 +225,23 @@ def test_the_exposed_port_is_the_one_the_manifest_uses(
     else:
         assert f'args: [--port, "{image.port}"' in manifest, "the demo sidecar serves that port"
         assert f"command: [{image.command[0]}]" in manifest
+
+
+def test_both_images_are_built_on_one_base_with_the_arguments_the_build_script_passes() -> None:
+    """hack/image/build.sh builds both Dockerfiles on one Debian-made base: each declares the
+    build arguments it passes, with the same defaults (the official image and its python)."""
+    operator, emulator = (parse_dockerfile(i.dockerfile) for i in (OPERATOR, EMULATOR))
+    assert operator.global_args == emulator.global_args
+    assert operator.global_args["PYTHON"] == "/usr/local/bin/python"
+    passed = re.findall(r"--build-arg (\w+)=", BUILD_SCRIPT.read_text())
+    assert set(passed) == {"PYTHON_IMAGE", "PYTHON"}
+    for parsed in (operator, emulator):
+        assert set(passed) <= set(parsed.global_args)
+        build = parsed.stages[0]
+        assert "PYTHON" in {i.arguments for i in build.all("ARG")}, "redeclared in the stage"
+        for command in _runs(build):
+            if "--python" in command or "pip install" in command:
+                assert "${PYTHON}" in command, f"{command}: the interpreter comes from PYTHON"
 
 
 def _ignored(path: str, patterns: list[str]) -> bool:

@@ -28,6 +28,12 @@ if [[ ! -f "$dir/base.oci.tar" ]]; then
     hack/image/tools.sh buildah mmdebstrap
     log "making the Debian base ($SUITE: $PACKAGES) in $dir"
     started=$SECONDS
+    container=""
+    cleanup() { # whatever happens: no working container and no half-made base left behind
+        [[ -z "$container" ]] || "${BUILDAH[@]}" rm "$container" >/dev/null 2>&1 || true
+        rm -rf "$dir.tmp"
+    }
+    trap cleanup EXIT
     rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
     # Reproducible for the same mirror content (mmdebstrap honours SOURCE_DATE_EPOCH).
     SOURCE_DATE_EPOCH="$(git log -1 --format=%ct -- hack/image/debian-base.sh 2>/dev/null || true)"
@@ -50,7 +56,6 @@ if [[ ! -f "$dir/base.oci.tar" ]]; then
     [[ "$python_version" == 3.11.* ]] || die "no python3.11 in the Debian base"
 
     container="$("${BUILDAH[@]}" from scratch)"
-    trap '"${BUILDAH[@]}" rm "$container" >/dev/null 2>&1 || true' EXIT
     "${BUILDAH[@]}" add "$container" "$dir.tmp/rootfs.tar" / >&2
     # No apt in the image, so none of its configuration and state either (mmdebstrap's own
     # cleanup needs them until it ends); the runtime provides hostname and resolv.conf.
@@ -67,7 +72,7 @@ if [[ ! -f "$dir/base.oci.tar" ]]; then
         --label org.opencontainers.image.version="$python_version" \
         "$container" >&2
     "${BUILDAH[@]}" commit --quiet --timestamp "$SOURCE_DATE_EPOCH" --rm "$container" "$name" >&2
-    trap - EXIT
+    container=""
     "${BUILDAH[@]}" push --quiet "$name" "oci-archive:$dir.tmp/base.oci.tar:$name" >&2
     rm -f "$dir.tmp/rootfs.tar"
     rm -rf "$dir" && mv "$dir.tmp" "$dir"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Shared by hack/image/*.sh (sourced): where images and their caches live, and the buildah and
 # podman command lines. Nothing here is inside the checkout except the output folder.
 #

@@ -15,7 +15,7 @@ PY          := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 
 .PHONY: help install lint test unit integration e2e run demo envtest emulator bench clean \
-	image
+	image image-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -34,6 +34,8 @@ lint: $(VENV_STAMP) ## ruff, mypy --strict and the import-layer contracts
 	$(VENV)/bin/ruff check operator emulator devtools tests benchmarks
 	$(VENV)/bin/ruff format --check operator emulator devtools tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --cache-dir .mypy_cache/image-tests --follow-imports=silent \
+		tests/image tests/support/image.py tests/unit/test_dockerfile_follows_the_rules.py
 	$(VENV)/bin/lint-imports
 
 unit: $(VENV_STAMP) ## pure tests, no processes
@@ -63,3 +65,7 @@ bench: $(VENV_STAMP) ## run the benchmarks (not part of make test)
 
 image: ## the operator's and the emulator's images as OCI archives in build/images (no daemon)
 	hack/image/build.sh
+
+image-test: image $(VENV_STAMP) ## run the built images against the test control plane and emulator
+	hack/image/tools.sh podman runc
+	$(PY) -m pytest tests/image -q -m image

@@ -1,6 +1,6 @@
 # shellcheck shell=bash disable=SC2034
-# Shared by hack/image/*.sh (sourced): where images and their caches live, and the buildah and
-# podman command lines. Nothing here is inside the checkout except the output folder.
+# Shared by hack/image/*.sh (sourced): where images and their caches live, and the buildah
+# command line. Nothing here is inside the checkout except the output folder.
 #
 #   AZURE_JIT_IMAGE_CACHE   the cache (default ${XDG_CACHE_HOME:-$HOME/.cache}/azure-jit-operator/images):
 #                           the Debian base as an OCI archive, buildah's layer store

@@ -46,8 +46,15 @@ RUN uv sync --frozen --no-default-groups --no-dev --package azure-jit-operator -
       --python ${PYTHON}
 # Then the operator itself, installed into the virtualenv as a regular (non-editable) package.
 COPY operator/ ./operator/
+# Given the last commit's time (make image passes it), the project's own files are the same
+# bytes on every build: hatchling dates the wheel's entries with it and Python writes
+# hash-checked .pyc files; uv's note of when it installed the project goes (from
+# RECORD too).
+ARG SOURCE_DATE_EPOCH
 RUN uv sync --frozen --no-default-groups --no-dev --package azure-jit-operator --no-editable \
-      --python ${PYTHON}
+      --python ${PYTHON} \
+ && cd /app/.venv/lib/python*/site-packages/azure_jit_operator-*.dist-info \
+ && rm uv_cache.json && sed -i '/\/uv_cache\.json,/d' RECORD
 
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="azure-jit-operator" \

@@ -37,6 +37,7 @@ build() { # name dockerfile ignorefile
     log "building $name:dev from $dockerfile on $base"
     "${BUILDAH[@]}" bud --layers --format oci --timestamp "$SOURCE_DATE_EPOCH" \
         --build-arg PYTHON_IMAGE="$base" --build-arg PYTHON=/usr/bin/python3 \
+        --build-arg SOURCE_DATE_EPOCH="$SOURCE_DATE_EPOCH" \
         "${volumes[@]}" --file "$dockerfile" --ignorefile "$ignorefile" \
         --tag "localhost/$name:dev" . >&2
     id="$("${BUILDAH[@]}" inspect --type image --format '{{.FromImageID}}' "localhost/$name:dev")"

@@ -233,12 +233,14 @@ def test_both_images_are_built_on_one_base_with_the_arguments_the_build_script_p
     operator, emulator = (parse_dockerfile(i.dockerfile) for i in (OPERATOR, EMULATOR))
     assert operator.global_args == emulator.global_args
     assert operator.global_args["PYTHON"] == "/usr/local/bin/python"
-    passed = re.findall(r"--build-arg (\w+)=", BUILD_SCRIPT.read_text())
-    assert set(passed) == {"PYTHON_IMAGE", "PYTHON"}
+    passed = set(re.findall(r"--build-arg (\w+)=", BUILD_SCRIPT.read_text()))
+    assert passed == {"PYTHON_IMAGE", "PYTHON", "SOURCE_DATE_EPOCH"}
     for parsed in (operator, emulator):
-        assert set(passed) <= set(parsed.global_args)
         build = parsed.stages[0]
-        assert "PYTHON" in {i.arguments for i in build.all("ARG")}, "redeclared in the stage"
+        declared = {i.arguments.partition("=")[0] for i in build.all("ARG")}
+        assert {"PYTHON_IMAGE", "PYTHON"} <= set(parsed.global_args)
+        assert "PYTHON" in declared, "redeclared in the stage"
+        assert "SOURCE_DATE_EPOCH" in declared, "the project's own install is reproducible"
         for command in _runs(build):
             if "--python" in command or "pip install" in command:
                 assert "${PYTHON}" in command, f"{command}: the interpreter comes from PYTHON"

@@ -3,8 +3,8 @@
 # Dockerfiles without a registry or a Docker daemon, written as OCI archives:
 #   build/images/azure-jit-operator.oci.tar   (Dockerfile;          azure-jit-operator:dev)
 #   build/images/azure-arm-emulator.oci.tar   (emulator/Dockerfile; azure-arm-emulator:dev)
-# Load one with `podman load -i FILE` (or `skopeo copy oci-archive:FILE docker-daemon:...`,
-# `kind load image-archive FILE`).
+# Load one with `podman load -i FILE`, or into Docker with
+# `skopeo copy oci-archive:FILE docker-daemon:azure-jit-operator:dev`.
 #
 # The base image is not pulled: hack/image/debian-base.sh makes it from Debian's packages and
 # caches it. Dependencies come from uv.lock (uv sync --frozen in the Dockerfiles). buildah's
@@ -35,11 +35,14 @@ build() { # name dockerfile ignorefile
     local name="$1" dockerfile="$2" ignorefile="$3" began=$SECONDS
     local archive="$IMAGE_OUT/$name.oci.tar" id
     log "building $name:dev from $dockerfile on $base"
-    "${BUILDAH[@]}" bud --layers --format oci --timestamp "$SOURCE_DATE_EPOCH" \
-        --build-arg PYTHON_IMAGE="$base" --build-arg PYTHON=/usr/bin/python3 \
-        --build-arg SOURCE_DATE_EPOCH="$SOURCE_DATE_EPOCH" \
-        "${volumes[@]}" --file "$dockerfile" --ignorefile "$ignorefile" \
-        --tag "localhost/$name:dev" . >&2
+    local options=(--layers --format oci --timestamp "$SOURCE_DATE_EPOCH"
+        --build-arg PYTHON_IMAGE="$base" --build-arg PYTHON=/usr/bin/python3
+        --build-arg SOURCE_DATE_EPOCH="$SOURCE_DATE_EPOCH"
+        "${volumes[@]}" --file "$dockerfile" --ignorefile "$ignorefile")
+    # The build stage gets a tag of its own, so pruning (below) keeps it: it is the layer cache
+    # of the locked dependencies, which the final image does not descend from.
+    "${BUILDAH[@]}" bud "${options[@]}" --target build --tag "localhost/$name-build:cache" . >&2
+    "${BUILDAH[@]}" bud "${options[@]}" --tag "localhost/$name:dev" . >&2
     id="$("${BUILDAH[@]}" inspect --type image --format '{{.FromImageID}}' "localhost/$name:dev")"
     if [[ -f "$archive" && "$(cat "$archive.id" 2>/dev/null)" == "$id" ]]; then
         log "$archive is up to date"
@@ -57,4 +60,8 @@ build() { # name dockerfile ignorefile
 
 build azure-jit-operator Dockerfile .dockerignore
 build azure-arm-emulator emulator/Dockerfile emulator/Dockerfile.dockerignore
+# Earlier builds' images, no longer tagged, would fill the cache (a new virtualenv layer of
+# some 250 MB for every change): only the tagged images and what they are built on stay.
+"${BUILDAH[@]}" rmi --prune >/dev/null 2>&1 || true
+log "cache: $(du -sh "$IMAGE_CACHE" | cut -f1) in $IMAGE_CACHE"
 log "done in $((SECONDS - started))s"

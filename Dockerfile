@@ -10,17 +10,30 @@
 # The base image is pinned by version tag; pin its digest as well where your registry policy
 # requires it (FROM python:3.11.14-slim-bookworm@sha256:...). Rules enforced by
 # tests/unit/test_dockerfile_follows_the_rules.py.
+#
+# `make image` builds the same file without a registry or a Docker daemon (hack/image/build.sh):
+# on a Python base made from Debian's packages, passed as PYTHON_IMAGE, whose interpreter is
+# Debian's /usr/bin/python3 (PYTHON).
 
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+# The base image's interpreter: the official images' /usr/local/bin/python.
+ARG PYTHON=/usr/local/bin/python
 
 FROM ${PYTHON_IMAGE} AS build
-# The same uv as the Makefile (UV_VERSION); installed in this stage only.
-RUN python -m pip install --no-cache-dir --disable-pip-version-check uv==0.13.9
+ARG PYTHON
+# The same uv as the Makefile (UV_VERSION); installed in this stage only. Debian's own python3
+# marks its site-packages as externally managed (PEP 668); this stage is thrown away, so uv
+# goes there all the same (on the official image the flag changes nothing).
+RUN ${PYTHON} -m pip install --no-cache-dir --disable-pip-version-check --break-system-packages \
+      uv==0.13.9
+# UV_SYSTEM_CERTS: uv trusts the image's CA store (as pip does), so a build behind a
+# TLS-inspecting proxy works by mounting the build machine's bundle over it for the RUN steps.
 ENV UV_PROJECT_ENVIRONMENT=/app/.venv \
     UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
-    UV_NO_CACHE=1
+    UV_NO_CACHE=1 \
+    UV_SYSTEM_CERTS=1
 WORKDIR /src
 # Dependencies first (their layer survives source changes), exactly as locked: --frozen never
 # re-resolves, --no-default-groups --no-dev leave out the test and dev groups, and
@@ -30,11 +43,18 @@ COPY pyproject.toml uv.lock README.md ./
 COPY emulator/pyproject.toml ./emulator/
 COPY devtools/pyproject.toml ./devtools/
 RUN uv sync --frozen --no-default-groups --no-dev --package azure-jit-operator --no-install-project \
-      --python /usr/local/bin/python
+      --python ${PYTHON}
 # Then the operator itself, installed into the virtualenv as a regular (non-editable) package.
 COPY operator/ ./operator/
+# Given the last commit's time (make image passes it), the project's own files are the same
+# bytes on every build: hatchling dates the wheel's entries with it and Python writes
+# hash-checked .pyc files; uv's note of when it installed the project goes (from
+# RECORD too).
+ARG SOURCE_DATE_EPOCH
 RUN uv sync --frozen --no-default-groups --no-dev --package azure-jit-operator --no-editable \
-      --python /usr/local/bin/python
+      --python ${PYTHON} \
+ && cd /app/.venv/lib/python*/site-packages/azure_jit_operator-*.dist-info \
+ && rm uv_cache.json && sed -i '/\/uv_cache\.json,/d' RECORD
 
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="azure-jit-operator" \

@@ -14,7 +14,8 @@ VENV_STAMP  := $(VENV)/.synced
 PY          := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 
-.PHONY: help install lint test unit integration e2e run demo envtest emulator bench clean
+.PHONY: help install lint test unit integration e2e run demo envtest emulator bench clean \
+	image image-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -33,6 +34,8 @@ lint: $(VENV_STAMP) ## ruff, mypy --strict and the import-layer contracts
 	$(VENV)/bin/ruff check operator emulator devtools tests benchmarks
 	$(VENV)/bin/ruff format --check operator emulator devtools tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --cache-dir .mypy_cache/image-tests --follow-imports=silent \
+		tests/image tests/support/image.py tests/unit/test_dockerfile_follows_the_rules.py
 	$(VENV)/bin/lint-imports
 	hack/helm/lint.sh        # helm lint of the chart: default values and each ci/*.yaml
 	hack/actionlint/lint.sh  # .github/workflows/
@@ -61,3 +64,10 @@ emulator: $(VENV_STAMP) ## serve the Azure emulator on 127.0.0.1 with the defaul
 
 bench: $(VENV_STAMP) ## run the benchmarks (not part of make test)
 	$(PY) -m benchmarks $(ARGS)
+
+image: ## the operator's and the emulator's images as OCI archives in build/images (no daemon)
+	hack/image/build.sh
+
+image-test: image $(VENV_STAMP) ## run the built images against the test control plane and emulator
+	hack/image/tools.sh podman runc
+	$(PY) -m pytest tests/image -q -m image

@@ -16,11 +16,11 @@ from tests.support.deploy import OPERATOR_NAMESPACE, WATCHED_NAMESPACE, can_i, i
 OTHER_NAMESPACE = "payments"
 
 NEEDED = [
+    ("get", "jitpolicies.azurejit.dev"),
     ("list", "jitpolicies.azurejit.dev"),
     ("watch", "jitpolicies.azurejit.dev"),
     ("patch", "jitpolicies.azurejit.dev"),
     ("patch", "jitpolicies.azurejit.dev/status"),
-    ("get", "jitaccessrequests.azurejit.dev"),
     ("list", "jitaccessrequests.azurejit.dev"),
     ("watch", "jitaccessrequests.azurejit.dev"),
     ("patch", "jitaccessrequests.azurejit.dev"),
@@ -29,6 +29,7 @@ NEEDED = [
     ("create", "events"),
 ]
 NEVER = [
+    ("get", "jitaccessrequests.azurejit.dev"),  # the cache has them; nothing reads one alone
     # Not even the namespace credential: only the namespace-credentials components grant it.
     ("get", "secrets/azure-jit-credential"),
     ("get", "secrets"),

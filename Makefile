@@ -44,7 +44,7 @@ unit: $(VENV_STAMP) ## pure tests, no processes
 	$(PY) -m pytest tests/unit -q
 
 test: lint $(VENV_STAMP) ## lint + types + every test (builds the control plane when needed)
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q --durations=15
 
 run: $(VENV_STAMP) ## run the operator against the current kubeconfig
 	$(VENV)/bin/azure-jit-operator run

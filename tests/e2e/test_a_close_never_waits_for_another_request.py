@@ -22,7 +22,7 @@ A_SOURCE = "198.51.100.7/32"
 C_SOURCE = "203.0.113.9/32"
 INITIATE = "JitNetworkAccessPolicies_Initiate"
 NSG_GET = "NetworkSecurityGroups_Get"
-HANG_SECONDS = 40  # far beyond the 10 s grace the in-process operator runs with
+HANG_SECONDS = 25  # far beyond the 10 s grace the in-process operator runs with
 POLICY = policy_manifest(
     vms={
         "vm-web-01": [

@@ -19,12 +19,12 @@ import resource
 import shutil
 import subprocess
 import tarfile
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from azure_jit_devtools.localcluster.processes import wait_for as poll_until
 from tests.support.controlplane import in_ci
 from tests.support.repo import ROOT
 
@@ -309,15 +309,16 @@ def running(container: Container) -> Iterator[Container]:
 
 def wait_for_log(container: Container, pattern: str, *, timeout: float) -> re.Match[str]:
     compiled = re.compile(pattern, re.MULTILINE)
-    deadline = time.monotonic() + timeout
-    while True:
-        found = compiled.search(container.log())
-        if found:
-            return found
-        if not container.running():
+
+    def found() -> re.Match[str] | None:
+        match = compiled.search(container.log())
+        if match is None and not container.running():
             raise AssertionError(f"{container.name} exited before {pattern!r}:\n{container.log()}")
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"{container.name}: no {pattern!r} in {timeout:g}s\n{container.log()}"
-            )
-        time.sleep(0.2)  # polling a log file until a deadline (noqa: sleep-ok)
+        return match
+
+    try:
+        return poll_until(found, timeout=timeout, interval=0.2, what=f"{pattern!r} in the log")
+    except TimeoutError:
+        raise AssertionError(
+            f"{container.name}: no {pattern!r} in {timeout:g}s\n{container.log()}"
+        ) from None

@@ -7,7 +7,7 @@ written by approvers), never the status it wrote itself (a watch event may be ol
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -136,9 +136,6 @@ class Cache:
     def waiting_on_policy(self, namespace: str, name: str) -> list[Tracked]:
         keys = self._by_policy.get((namespace, name), ())
         return [self.requests[k] for k in keys if k in self.requests]
-
-    def vms(self) -> Iterator[VmKey]:
-        return iter(list(self._on_vm))
 
     # -- policies --------------------------------------------------------------------
 

@@ -13,7 +13,6 @@ from azure_jit_operator.azure.jit import PortOpening
 from azure_jit_operator.domain.azure_policy import InitiationRecord
 from azure_jit_operator.domain.grants import (
     Claim,
-    PortGrant,
     RequestRef,
     grant_for_port,
 )
@@ -77,12 +76,6 @@ def narrowed_openings(
         if old is not None and new is not None and new.end < old.end:
             openings.append(PortOpening(number=port, prefix=new.prefix, end=new.end))
     return openings
-
-
-def grants(
-    claims: Sequence[Claim], ports: Iterable[int], *, now: datetime
-) -> dict[int, PortGrant | None]:
-    return {port: grant_for_port(claims, port, now=now) for port in ports}
 
 
 def claims_of(

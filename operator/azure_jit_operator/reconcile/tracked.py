@@ -103,13 +103,3 @@ class Tracked:
     def ports(self) -> list[int]:
         numbers = [p.number for p in self.status.ports]
         return numbers or [n for n, _ in self.wanted()]
-
-    def finished_at(self) -> datetime | None:
-        return self.status.closed_at
-
-    def deadline(self) -> datetime | None:
-        return self.status.expires_at
-
-
-def is_open_intent(status: RequestStatus) -> bool:
-    return status.phase is Phase.PENDING and bool(status.azure.initiation_id)

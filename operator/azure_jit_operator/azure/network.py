@@ -12,7 +12,7 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.core.rest import HttpRequest
 
-from azure_jit_operator.domain.nsg import SecurityRuleView, VmNetwork
+from azure_jit_operator.domain.nsg import NicGuards, SecurityRuleView, VmNetwork
 
 from .clients import AzureClients
 from .errors import AzureError, FailureKind, classify
@@ -61,7 +61,8 @@ class NetworkAccess:
             ]
             nsg_ids: list[str] = []
             ips: list[str] = []
-            subnet_ids: list[str] = []
+            # (private IP, NIC NSG, subnet id) per IP configuration, resolved below.
+            configs: list[tuple[str, str | None, str | None]] = []
             for nic_id in nic_ids:
                 nic_ref = ResourceId(nic_id)
                 nic = _rest(
@@ -70,29 +71,51 @@ class NetworkAccess:
                     ).network.network_interfaces.get(nic_ref.resource_group, nic_ref.name)
                 )
                 props = nic.get("properties", {})
-                if nsg := props.get("networkSecurityGroup", {}).get("id"):
-                    nsg_ids.append(nsg)
+                nic_nsg = props.get("networkSecurityGroup", {}).get("id") or None
+                if nic_nsg:
+                    nsg_ids.append(nic_nsg)
                 for config in props.get("ipConfigurations", []):
                     cprops = config.get("properties", {})
-                    if ip := cprops.get("privateIPAddress"):
+                    ip = cprops.get("privateIPAddress")
+                    if ip:
                         ips.append(ip)
-                    if subnet := cprops.get("subnet", {}).get("id"):
-                        subnet_ids.append(subnet)
-            for subnet_id in dict.fromkeys(subnet_ids):
-                subnet_ref = ResourceId(subnet_id)
-                subnet = _rest(
-                    await self._clients.for_subscription(
-                        subnet_ref.subscription
-                    ).network.subnets.get(
-                        subnet_ref.resource_group, subnet_ref.name, subnet_ref.child or ""
-                    )
-                )
-                if nsg := subnet.get("properties", {}).get("networkSecurityGroup", {}).get("id"):
+                    subnet = cprops.get("subnet", {}).get("id") or None
+                    if ip:
+                        configs.append((ip, nic_nsg, subnet))
+            subnets: dict[str, tuple[str | None, tuple[str, ...]]] = {}
+            for subnet_id in dict.fromkeys(s for _, _, s in configs if s):
+                subnets[subnet_id] = await self._subnet_guard(subnet_id)
+                if nsg := subnets[subnet_id][0]:
                     nsg_ids.append(nsg)
+            paths = tuple(
+                NicGuards(
+                    private_ip=ip,
+                    nic_nsg=nic_nsg,
+                    subnet_nsg=subnets[subnet][0] if subnet else None,
+                    vnet_prefixes=subnets[subnet][1] if subnet else (),
+                )
+                for ip, nic_nsg, subnet in configs
+            )
         except Exception as exc:
             raise classify(exc) from exc
         unique = {n.lower(): n for n in nsg_ids}
-        return VmNetwork(vm_id=vm_id, nsg_ids=tuple(unique.values()), private_ips=tuple(ips))
+        return VmNetwork(
+            vm_id=vm_id, nsg_ids=tuple(unique.values()), private_ips=tuple(ips), paths=paths
+        )
+
+    async def _subnet_guard(self, subnet_id: str) -> tuple[str | None, tuple[str, ...]]:
+        """The subnet's NSG and its virtual network's address space (what the
+        VirtualNetwork service tag covers for exposure; empty if the VNet cannot be read)."""
+        ref = ResourceId(subnet_id)
+        network = self._clients.for_subscription(ref.subscription).network
+        subnet = _rest(await network.subnets.get(ref.resource_group, ref.name, ref.child or ""))
+        nsg = subnet.get("properties", {}).get("networkSecurityGroup", {}).get("id") or None
+        try:
+            vnet = _rest(await network.virtual_networks.get(ref.resource_group, ref.name))
+        except Exception:  # exposure then treats VirtualNetwork as unknown, never as none
+            return nsg, ()
+        space = vnet.get("properties", {}).get("addressSpace", {}).get("addressPrefixes") or ()
+        return nsg, tuple(str(p) for p in space)
 
     async def rules(self, nsg_id: str) -> list[SecurityRuleView]:
         """The custom security rules of one NSG (default rules never open JIT ports).
@@ -155,4 +178,7 @@ def _rule_view(nsg_id: str, rule: Mapping[str, Any]) -> SecurityRuleView:
         destinations=many("destinationAddressPrefix", "destinationAddressPrefixes"),
         destination_ports=many("destinationPortRange", "destinationPortRanges"),
         description=str(props.get("description") or ""),
+        priority=int(props.get("priority") or 0),
+        protocol=str(props.get("protocol") or "*"),
+        source_ports=many("sourcePortRange", "sourcePortRanges") or ("*",),
     )

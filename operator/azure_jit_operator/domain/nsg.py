@@ -48,6 +48,10 @@ class SecurityRuleView:
     destinations: tuple[str, ...]
     destination_ports: tuple[str, ...]
     description: str = ""
+    # What the exposure evaluation needs besides (domain.exposure); Azure's defaults.
+    priority: int = 0
+    protocol: str = "*"
+    source_ports: tuple[str, ...] = ("*",)
 
     @property
     def is_jit(self) -> bool:
@@ -71,12 +75,26 @@ class SecurityRuleView:
 
 
 @dataclass(frozen=True, slots=True)
+class NicGuards:
+    """One way into a VM: a private address of one of its NICs, and the NSGs traffic to it
+    passes (inbound: the subnet's first, then the NIC's; either may be absent)."""
+
+    private_ip: str
+    nic_nsg: str | None
+    subnet_nsg: str | None
+    # The address space of the subnet's virtual network (what the VirtualNetwork tag means
+    # for this VM, peerings aside); empty when it could not be read.
+    vnet_prefixes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class VmNetwork:
     """The NSGs that guard a VM (NIC and subnet) and its private addresses."""
 
     vm_id: str
     nsg_ids: tuple[str, ...]
     private_ips: tuple[str, ...]
+    paths: tuple[NicGuards, ...] = ()
 
 
 def covers_port(port_ranges: Iterable[str], port: int) -> bool:
@@ -114,6 +132,19 @@ def jit_allow_rules(
         rule
         for rule in rules
         if rule.is_jit_allow
+        and covers_port(rule.destination_ports, port)
+        and targets_vm(rule.destinations, network.private_ips)
+    ]
+
+
+def jit_deny_rules(
+    rules: Iterable[SecurityRuleView], *, port: int, network: VmNetwork
+) -> list[SecurityRuleView]:
+    """The JIT deny rules that guard ``port`` on this VM (E4: one rule for all its ports)."""
+    return [
+        rule
+        for rule in rules
+        if rule.is_jit_deny
         and covers_port(rule.destination_ports, port)
         and targets_vm(rule.destinations, network.private_ips)
     ]

@@ -58,7 +58,7 @@ def test_the_examples_have_nsgs_to_check() -> None:
 
 
 @pytest.mark.parametrize(
-    "nsg", [pytest.param(n, id=f"{n['id'].rsplit('/', 3)[1]}/{n['name']}") for n in example_nsgs()]
+    "nsg", [pytest.param(n, id=f"{n['id'].split('/')[4]}/{n['name']}") for n in example_nsgs()]
 )
 def test_the_default_inbound_rules_are_azures(nsg: dict[str, Any]) -> None:
     inbound = [
@@ -147,9 +147,7 @@ def test_rule1_on_both_levels_exposes_80_by_both() -> None:
 
 def test_an_outbound_deny_of_8080_changes_nothing_inbound() -> None:
     nic = "/x/nic-nsg"
-    rules = {
-        nic: custom_rules(RULE_CREATE | {"properties": {"securityRules": [RULE_CREATE]}}, as_id=nic)
-    }
+    rules = {nic: [rule_view(nic, RULE_CREATE)]}
     assert rules[nic][0].direction == "Outbound"
     exposure = port_exposure(
         network(subnet_nsg=None, nic_nsg=nic), rules, port=8080, protocol="TCP"

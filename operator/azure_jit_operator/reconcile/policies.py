@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -84,6 +84,10 @@ SETTLE_POLLS = 5
 SETTLE_SECONDS = 2.0
 # After a policy write, when to judge the NSGs (JIT applies deny rules asynchronously).
 EXPOSURE_RECHECK_SECONDS = 15.0
+# A missing deny rule is restored by re-applying the policy at most this often per policy
+# (how long Azure takes to re-create it is not known; a PUT per recheck would be a loop).
+RESTORE_HOLD = timedelta(minutes=2)
+_last_restore: dict[tuple[str, str], datetime] = {}
 
 
 @dataclass(slots=True)
@@ -279,6 +283,11 @@ async def _check_and_restore(
     report.exposure(found)
     if not found.missing_deny:
         return
+    key, now = (obj.namespace, obj.name), rt.clock.now()
+    last = _last_restore.get(key)
+    if last is not None and now - last < RESTORE_HOLD:
+        return  # JIT may still be re-creating it: no PUT per recheck while Azure is slow
+    _last_restore[key] = now
     await az.jit.put(effective.azure, desired)
     DENY_RULES_RESTORED_TOTAL.labels(obj.namespace, obj.name).inc()
     report.restored = True

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from azure_jit_operator.azure.access import AzureAccess
@@ -38,6 +39,12 @@ from azure_jit_operator.reconcile.objects import ObjectView
 from azure_jit_operator.reconcile.runtime import Runtime
 
 EXPOSED_CONDITION = "Exposed"
+
+
+def shared_read_age(drift_interval: timedelta) -> timedelta:
+    """How old a read of an NSG one routine check may take from another: the same drift
+    interval's read (at most a minute), never the previous interval's."""
+    return min(timedelta(seconds=60), drift_interval / 2)
 
 
 @dataclass(slots=True)
@@ -97,7 +104,12 @@ async def _protections(rt: Runtime, az: AzureAccess, spec: JitPolicySpec) -> lis
     )
     # One read per NSG however many VMs it guards (a subnet NSG usually guards many).
     nsg_ids = list({n.lower(): n for net in networks for n in net.nsg_ids}.values())
-    rule_lists = await asyncio.gather(*(az.network.rules(nsg) for nsg in nsg_ids))
+    rule_lists = await asyncio.gather(
+        *(
+            az.nsg_rules(nsg, now=now, max_age=shared_read_age(rt.settings.drift_interval))
+            for nsg in nsg_ids
+        )
+    )
     rules_by_nsg: Mapping[str, Sequence[SecurityRuleView]] = dict(
         zip(nsg_ids, rule_lists, strict=True)
     )

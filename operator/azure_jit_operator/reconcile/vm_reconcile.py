@@ -54,6 +54,7 @@ from azure_jit_operator.reconcile.context import (
     request_queue_key,
     vm_queue_key,
 )
+from azure_jit_operator.reconcile.exposure_check import shared_read_age
 from azure_jit_operator.reconcile.judge import Ready, judge
 from azure_jit_operator.reconcile.port_ops import PortObservation
 from azure_jit_operator.reconcile.tracked import RequestKey, Tracked, VmKey
@@ -66,6 +67,7 @@ log = logging.getLogger("azure_jit_operator.requests")
 CONFIRM_DEADLINE = timedelta(minutes=5)
 MAX_WAIT_SECONDS = 30.0
 APPLYING_POLL = timedelta(seconds=1)
+ZERO = timedelta(0)
 
 
 class StillOpenError(Exception):
@@ -94,9 +96,14 @@ class NsgRead:
         return result
 
 
-async def read_nsgs(az: AzureAccess, vm_id: str, *, now: datetime) -> NsgRead:
+async def read_nsgs(
+    az: AzureAccess, vm_id: str, *, now: datetime, max_age: timedelta = timedelta(0)
+) -> NsgRead:
+    """Every NSG guarding the VM; fresh unless ``max_age`` lets a routine check share."""
     network = await az.vm_network(vm_id, now=now)
-    rule_lists = await asyncio.gather(*(az.network.rules(nsg) for nsg in network.nsg_ids))
+    rule_lists = await asyncio.gather(
+        *(az.nsg_rules(nsg, now=now, max_age=max_age) for nsg in network.nsg_ids)
+    )
     return NsgRead(network, tuple(r for rs in rule_lists for r in rs))
 
 
@@ -218,8 +225,16 @@ class _Pass:
         openers = [t for t in live if t.status.phase is Phase.PENDING and not _has_intent(t)]
         verifying = [t for t in active if self._verify_due(t)]
         if revoking or closing_ or confirming or verifying:
+            # Only a pass of routine verifications may share a recent read (a policy's
+            # exposure check of the same interval); anything that decides a close reads anew.
+            routine = not (revoking or closing_ or confirming)
             try:
-                self._read = await read_nsgs(self.az, self.vm_id, now=now)
+                self._read = await read_nsgs(
+                    self.az,
+                    self.vm_id,
+                    now=now,
+                    max_age=shared_read_age(self.rt.settings.drift_interval) if routine else ZERO,
+                )
             except Exception as exc:
                 return self._unreadable(exc, revoking, closing_)
         for tracked in revoking:

@@ -329,10 +329,10 @@ def test_interval_evaluation_equals_packet_by_packet(
     )
     exposure = port_exposure(net, levels, port=port, protocol=protocol)
     for wire in ("TCP", "UDP") if protocol == "*" else (protocol,):
-        atoms = atoms_in_play(levels, wire, port, vnet)
-        for source in (*ADDRESSES, *sorted(atoms)):
+        sources: list[Source] = [*ADDRESSES, *sorted(atoms_in_play(levels, wire, port, vnet))]
+        for source in sources:
             packet = Packet(source=source, wire=wire, port=port)
-            decisions = []
+            decisions: list[tuple[str, tuple[str, str] | None]] = []
             for nsg_id, rules_ in ((SUBNET_NSG, subnet), (NIC_NSG, nic)):
                 if rules_ is None:
                     decisions.append(("absent", None))

@@ -73,7 +73,7 @@ def seen(exposure: PortExposure) -> list[tuple[Scope, tuple[str, ...], str | Non
 
 
 ALLOW_ANY = rule(S, "allow-ssh-any", 200)
-DEFAULTS_ONLY = [
+DEFAULTS_ONLY: list[tuple[Scope, tuple[str, ...], str | None, str | None]] = [
     (Scope.VIRTUAL_NETWORK, (VNET_CIDR,), "AllowVnetInBound", "AllowVnetInBound"),
     (
         Scope.AZURE_LOAD_BALANCER,

@@ -44,6 +44,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum, StrEnum
+from functools import lru_cache
 
 from .address_sets import SourceSet
 from .nsg import NicGuards, SecurityRuleView, VmNetwork
@@ -142,6 +143,7 @@ def wire_protocols(protocol: str) -> tuple[str, ...]:
         raise ValueError(f"protocol {protocol!r}: use TCP, UDP or *") from None
 
 
+@lru_cache(maxsize=8192)
 def _ipv4(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     try:
         return ipaddress.ip_network(text.strip(), strict=False)
@@ -157,6 +159,11 @@ def vnet_space(prefixes: Iterable[str]) -> SourceSet | None:
         if isinstance(network, ipaddress.IPv4Network):
             space = space | SourceSet.network(network)
     return space if space else None
+
+
+@lru_cache(maxsize=1024)
+def _address(text: str) -> int:
+    return int(ipaddress.IPv4Address(text))
 
 
 def _is_ipv4_address(text: str) -> bool:
@@ -196,7 +203,7 @@ def _protocol_match(rule_protocol: str, wire: str) -> _Match:
 def _destination_match(
     destinations: Sequence[str], private_ip: str, vnet: SourceSet | None
 ) -> _Match:
-    address = int(ipaddress.IPv4Address(private_ip))
+    address = _address(private_ip)
     found = _Match.NO
     for text in destinations:
         lowered = text.strip().lower()
@@ -251,7 +258,7 @@ def _applies(
     return allow or _source_ports_full(rule.source_ports)
 
 
-def _sources(rule: SecurityRuleView, *, vnet: SourceSet | None, atoms: frozenset[str]) -> SourceSet:
+def _sources(rule: SecurityRuleView, vnet: SourceSet | None, atoms: frozenset[str]) -> SourceSet:
     """The sources ``rule`` matches (fail-safe where the truth is unknown)."""
     allow = rule.access.strip().lower() == "allow"
     matched = SourceSet()
@@ -332,7 +339,7 @@ def _admitted_by_rule(
             break
         if not _applies(rule, wire=wire, port=port, private_ip=private_ip, vnet=vnet):
             continue
-        decided = remaining & _sources(rule, vnet=vnet, atoms=atoms)
+        decided = remaining & _sources(rule, vnet, atoms)
         if not decided:
             continue
         remaining = remaining - decided
@@ -394,6 +401,50 @@ def _scoped(
     return out
 
 
+_Part = tuple[RuleRef | None, SourceSet]
+
+
+def _intersections(
+    first: Sequence[_Part], second: Sequence[_Part]
+) -> list[tuple[tuple[RuleRef | None, RuleRef | None], SourceSet]]:
+    """Each pair of parts that share sources, with what they share. The parts of one level
+    are disjoint, so one sweep over both levels' intervals finds every pair (rather than
+    intersecting every part of one level with every part of the other)."""
+
+    def flat(parts: Sequence[_Part]) -> list[tuple[int, int, int]]:
+        return sorted(
+            (low, high, index)
+            for index, (_, found) in enumerate(parts)
+            for low, high in found.intervals
+        )
+
+    shared: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    mine, theirs = flat(first), flat(second)
+    i = j = 0
+    while i < len(mine) and j < len(theirs):
+        low, high = max(mine[i][0], theirs[j][0]), min(mine[i][1], theirs[j][1])
+        if low < high:
+            shared.setdefault((mine[i][2], theirs[j][2]), []).append((low, high))
+        if mine[i][1] < theirs[j][1]:
+            i += 1
+        else:
+            j += 1
+    atoms: dict[tuple[int, int], set[str]] = {}
+    in_second = {atom: b for b, (_, found) in enumerate(second) for atom in found.atoms}
+    for a, (_, found) in enumerate(first):
+        for atom in found.atoms:
+            if atom in in_second:
+                atoms.setdefault((a, in_second[atom]), set()).add(atom)
+    pairs = sorted(set(shared) | set(atoms))
+    return [
+        (
+            (first[a][0], second[b][0]),
+            SourceSet.of(shared.get((a, b), ()), atoms.get((a, b), ())),
+        )
+        for a, b in pairs
+    ]
+
+
 def _path_admissions(
     path: NicGuards,
     rules: Mapping[str, Sequence[SecurityRuleView]],
@@ -429,21 +480,17 @@ def _path_admissions(
                     vnet=vnet,
                 )
                 parts.append(list(decided))
-        for subnet_ref, subnet_set in parts[0]:
-            for nic_ref, nic_set in parts[1]:
-                both = subnet_set & nic_set
-                if not both:
-                    continue
-                for scope, sources in _scoped(both, vnet=vnet, spelled=spelled):
-                    admission = Admission(
-                        scope=scope,
-                        sources=sources,
-                        subnet_rule=subnet_ref,
-                        nic_rule=nic_ref,
-                        private_ip=path.private_ip,
-                        vnet_space_known=vnet is not None,
-                    )
-                    out.append((admission, wire))
+        for (subnet_ref, nic_ref), both in _intersections(parts[0], parts[1]):
+            for scope, sources in _scoped(both, vnet=vnet, spelled=spelled):
+                admission = Admission(
+                    scope=scope,
+                    sources=sources,
+                    subnet_rule=subnet_ref,
+                    nic_rule=nic_ref,
+                    private_ip=path.private_ip,
+                    vnet_space_known=vnet is not None,
+                )
+                out.append((admission, wire))
     return out
 
 

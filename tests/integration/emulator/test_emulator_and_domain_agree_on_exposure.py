@@ -291,4 +291,3 @@ def test_the_domain_never_reports_less_than_the_emulator_lets_through(scenario: 
             continue
         if emulator is not None:
             assert domain is not None, (source, wire)
-

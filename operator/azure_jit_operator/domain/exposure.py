@@ -69,6 +69,7 @@ __all__ = [
     "PortExposure",
     "RuleRef",
     "Scope",
+    "describe_admission",
     "port_exposure",
     "wire_protocols",
 ]
@@ -131,6 +132,53 @@ class PortExposure:
     @property
     def scopes(self) -> frozenset[Scope]:
         return frozenset(a.scope for a in self.admissions)
+
+    def describe(self, *, limit: int = 3) -> list[str]:
+        """One line per admission a person can act on (at most ``limit`` sources named
+        each), then one per NSG that could not be read."""
+        lines = [describe_admission(a, port=self.port, limit=limit) for a in self.admissions]
+        lines += [
+            f"NSG {_short(nsg)} could not be read: counted as admitting everything"
+            for nsg in self.unread_nsgs
+        ]
+        return lines
+
+
+_SCOPE_TEXT = {
+    Scope.INTERNET: "the Internet",
+    Scope.VIRTUAL_NETWORK: "inside the VNet",
+    Scope.AZURE_LOAD_BALANCER: "Azure's load balancer",
+    Scope.SERVICE_TAG: "service tag",
+}
+
+
+def _short(nsg_id: str) -> str:
+    return nsg_id.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _rule_text(level: str, ref: RuleRef | None) -> str:
+    if ref is None:
+        return f"no {level} NSG"
+    kind = "default rule" if ref.default else "rule"
+    return f"{level} NSG {_short(ref.nsg_id)} {kind} {ref.name} (priority {ref.priority})"
+
+
+def describe_admission(admission: Admission, *, port: int, limit: int = 3) -> str:
+    """E.g. ``port 22/TCP of 10.10.2.4 is reachable from the Internet (0.0.0.0/5,
+    8.0.0.0/7, 11.0.0.0/8 and 27 more) through subnet NSG nsg-snet rule allow-ssh
+    (priority 200) and no NIC NSG``."""
+    sources = ", ".join(admission.sources[:limit])
+    if len(admission.sources) > limit:
+        sources += f" and {len(admission.sources) - limit} more"
+    where = _SCOPE_TEXT[admission.scope]
+    if not admission.vnet_space_known and admission.scope is Scope.INTERNET:
+        where += " (the VNet's address space is unknown, so VNet addresses may be among them)"
+    protocols = "/".join(admission.protocols) or "?"
+    return (
+        f"port {port}/{protocols} of {admission.private_ip} is reachable from {where} "
+        f"({sources}) through {_rule_text('subnet', admission.subnet_rule)} and "
+        f"{_rule_text('NIC', admission.nic_rule)}"
+    )
 
 
 @dataclass(frozen=True, slots=True)

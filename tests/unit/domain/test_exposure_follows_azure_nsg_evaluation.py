@@ -385,3 +385,29 @@ def test_nsg_ids_are_compared_case_insensitively() -> None:
 def test_a_protocol_jit_does_not_know_is_refused() -> None:
     with pytest.raises(ValueError, match="use TCP, UDP or"):
         port_exposure(network(), {}, port=22, protocol="Icmp")
+
+
+def test_each_admission_reads_as_a_sentence_a_person_can_act_on() -> None:
+    exposure = evaluate(
+        Case(
+            {S: [ALLOW_ANY, jit_deny(S)], N: [rule(N, "nic-ssh", 300), jit_deny(N)]},
+            [],
+        )
+    )
+    internet, vnet, balancer = exposure.describe(limit=2)
+    assert internet == (
+        f"port 22/TCP of {VM_IP} is reachable from the Internet (0.0.0.0/5, 8.0.0.0/7 and "
+        f"{len(INTERNET) - 2} more) through subnet NSG nsg-snet rule allow-ssh-any "
+        "(priority 200) and NIC NSG nsg-nic rule nic-ssh (priority 300)"
+    )
+    assert "inside the VNet (10.10.0.0/16)" in vnet
+    assert "Azure's load balancer (168.63.129.16/32)" in balancer
+    defaults = evaluate(Case({S: [], N: []}, [])).describe()
+    assert "subnet NSG nsg-snet default rule AllowVnetInBound (priority 65000)" in defaults[0]
+    unread = port_exposure(network(), {S: [ALLOW_ANY]}, port=22, protocol="TCP").describe()
+    assert "no NIC NSG" in unread[0]
+    assert unread[-1] == "NSG nsg-nic could not be read: counted as admitting everything"
+    unknown = port_exposure(
+        network(nic_nsg=None, vnet=()), {S: [ALLOW_ANY]}, port=22, protocol="TCP"
+    )
+    assert "VNet's address space is unknown" in unknown.describe()[0]

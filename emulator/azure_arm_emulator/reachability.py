@@ -5,7 +5,8 @@ packet: for each private address of the VM, the subnet's NSG decides first, then
 a level without an NSG lets everything through. Each NSG processes its inbound rules by
 priority, lowest first, then Azure's default rules (:data:`~.nsg_rules.DEFAULT_RULES`); the
 first rule matching protocol, source, source port, destination and destination port decides.
-Every rule present counts, JIT's allow rules included (this is what the traffic meets).
+Every rule present counts, JIT's allow rules included (this is what the traffic meets); a
+rule being written counts as written, a rule being deleted until its deletion completes.
 
 A source is an IPv4 address or the name of a service tag. The emulator knows no tag's
 addresses: a tag source matches ``*``, ``Internet`` and rules naming that tag, no address

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 
 from azure_jit_operator.domain.exposure import PortExposure, Scope, port_exposure
-from azure_jit_operator.domain.nsg import SecurityRuleView
+from azure_jit_operator.domain.nsg import NicGuards, SecurityRuleView, VmNetwork
 from tests.unit.domain.nsg_builders import (
     NIC_NSG,
     SUBNET_NSG,
@@ -411,3 +411,27 @@ def test_each_admission_reads_as_a_sentence_a_person_can_act_on() -> None:
         network(nic_nsg=None, vnet=()), {S: [ALLOW_ANY]}, port=22, protocol="TCP"
     )
     assert "VNet's address space is unknown" in unknown.describe()[0]
+
+
+def test_every_private_address_of_the_vm_is_its_own_way_in() -> None:
+    guarded = NicGuards(VM_IP, nic_nsg=N, subnet_nsg=None, vnet_prefixes=(VNET_CIDR,))
+    second = NicGuards("10.10.3.9", nic_nsg=None, subnet_nsg=S, vnet_prefixes=(VNET_CIDR,))
+    ipv6 = NicGuards("fd00::4", nic_nsg=None, subnet_nsg=None, vnet_prefixes=("fd00::/64",))
+    net = VmNetwork("vm", (N, S), (VM_IP, "10.10.3.9", "fd00::4"), (guarded, second, ipv6))
+    rules = {
+        N: [jit_deny(N)],
+        S: [rule(S, "allow-net", 200, sources=("192.0.2.0/24",)), jit_deny(S, ip="10.10.3.9")],
+    }
+    exposure = port_exposure(net, rules, port=22, protocol="TCP")
+    # The first NIC is protected; the second address is exposed by its subnet's rule; the
+    # IPv6 configuration is not evaluated (JIT is IPv4 only).
+    assert [
+        (a.private_ip, a.sources, a.subnet_rule.name if a.subnet_rule else None)
+        for a in exposure.admissions
+    ] == [("10.10.3.9", ("192.0.2.0/24",), "allow-net")]
+
+
+def test_a_network_without_paths_is_refused_rather_than_called_safe() -> None:
+    with pytest.raises(ValueError, match="paths is empty"):
+        port_exposure(VmNetwork("vm", (N,), (VM_IP,)), {N: []}, port=22, protocol="TCP")
+    assert not port_exposure(VmNetwork("vm", (), ()), {}, port=22, protocol="TCP").exposed

@@ -11,6 +11,7 @@ let a deny of addresses remove it (see :mod:`.exposure`).
 from __future__ import annotations
 
 import ipaddress
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -57,38 +58,36 @@ class SourceSet:
         return SourceSet(_normalise(self.intervals + other.intervals), self.atoms | other.atoms)
 
     def __and__(self, other: SourceSet) -> SourceSet:
+        small, large = sorted((self.intervals, other.intervals), key=len)
         out: list[Interval] = []
-        mine, theirs = self.intervals, other.intervals
-        i = j = 0
-        # Both lists are sorted and disjoint: one linear sweep.
-        while i < len(mine) and j < len(theirs):
-            low = max(mine[i][0], theirs[j][0])
-            high = min(mine[i][1], theirs[j][1])
-            if low < high:
-                out.append((low, high))
-            if mine[i][1] < theirs[j][1]:
-                i += 1
-            else:
-                j += 1
+        # A rule's few prefixes against a level's many fragments: bisect, do not sweep.
+        for low, high in small:
+            k = max(bisect_right(large, (low, IPV4_SIZE + 1)) - 1, 0)
+            while k < len(large) and large[k][0] < high:
+                cut_low, cut_high = max(low, large[k][0]), min(high, large[k][1])
+                if cut_low < cut_high:
+                    out.append((cut_low, cut_high))
+                k += 1
         return SourceSet(tuple(out), self.atoms & other.atoms)
 
     def __sub__(self, other: SourceSet) -> SourceSet:
-        out: list[Interval] = []
-        theirs = other.intervals
-        j = 0
-        for low, high in self.intervals:
-            while j < len(theirs) and theirs[j][1] <= low:
-                j += 1
-            k = j
-            cursor = low
-            while k < len(theirs) and theirs[k][0] < high:
-                if theirs[k][0] > cursor:
-                    out.append((cursor, theirs[k][0]))
-                cursor = max(cursor, theirs[k][1])
-                k += 1
-            if cursor < high:
-                out.append((cursor, high))
-        return SourceSet(tuple(out), self.atoms - other.atoms)
+        kept = list(self.intervals)
+        for low, high in other.intervals:
+            first = max(bisect_right(kept, (low, IPV4_SIZE + 1)) - 1, 0)
+            last = first
+            pieces: list[Interval] = []
+            while last < len(kept) and kept[last][0] < high:
+                k_low, k_high = kept[last]
+                if k_high <= low:
+                    pieces.append((k_low, k_high))
+                else:
+                    if k_low < low:
+                        pieces.append((k_low, low))
+                    if high < k_high:
+                        pieces.append((high, k_high))
+                last += 1
+            kept[first:last] = pieces
+        return SourceSet(tuple(kept), self.atoms - other.atoms)
 
     def addresses(self) -> SourceSet:
         """Only the addresses (no atoms)."""

@@ -40,33 +40,39 @@ only protocols with ports); ICMP, ESP and AH rules never reach a port.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum, StrEnum
+from enum import StrEnum
 
 from .address_sets import SourceSet
 from .nsg import NicGuards, SecurityRuleView, VmNetwork
-
-AZURE_LOAD_BALANCER_ADDRESS = "168.63.129.16"
-_LOAD_BALANCER = SourceSet.network(ipaddress.IPv4Network(AZURE_LOAD_BALANCER_ADDRESS))
-
-# Azure's spellings of the tags with a known meaning, old (classic) names included.
-_INTERNET = frozenset({"internet"})
-_VIRTUAL_NETWORK = frozenset({"virtualnetwork", "virtual_network"})
-_LOAD_BALANCER_TAG = frozenset({"azureloadbalancer", "azure_loadbalancer"})
-_ANY = "*"
-
-# What a port's protocol means on the wire: only TCP and UDP carry ports.
-_WIRE = {"tcp": ("TCP",), "udp": ("UDP",), "*": ("TCP", "UDP")}
-_OTHER_PROTOCOLS = frozenset({"icmp", "esp", "ah", "tcp", "udp"})
-
-DEFAULT_INBOUND_RULES: tuple[tuple[str, int, str, str, str], ...] = (
-    # name, priority, source, destination, access (protocol and ports "*")
-    ("AllowVnetInBound", 65000, "VirtualNetwork", "VirtualNetwork", "Allow"),
-    ("AllowAzureLoadBalancerInBound", 65001, "AzureLoadBalancer", "*", "Allow"),
-    ("DenyAllInBound", 65500, "*", "*", "Deny"),
+from .nsg_matching import (
+    AZURE_LOAD_BALANCER_ADDRESS,
+    DEFAULT_INBOUND_RULES,
+    INTERNET_TAG,
+    LOAD_BALANCER,
+    LOAD_BALANCER_TAG,
+    VIRTUAL_NETWORK_TAG,
+    applies,
+    default_rules,
+    is_ipv4_address,
+    is_tag,
+    rule_sources,
+    vnet_space,
+    wire_protocols,
 )
+
+__all__ = [
+    "AZURE_LOAD_BALANCER_ADDRESS",
+    "DEFAULT_INBOUND_RULES",
+    "Admission",
+    "PortExposure",
+    "RuleRef",
+    "Scope",
+    "describe_admission",
+    "port_exposure",
+    "wire_protocols",
+]
 
 
 class Scope(StrEnum):
@@ -127,176 +133,51 @@ class PortExposure:
     def scopes(self) -> frozenset[Scope]:
         return frozenset(a.scope for a in self.admissions)
 
-
-class _Match(Enum):
-    NO = 0
-    YES = 1
-    MAYBE = 2  # the truth cannot be known offline: allows match, denies do not
-
-
-def wire_protocols(protocol: str) -> tuple[str, ...]:
-    """The protocols a JIT port rule's ``protocol`` (``TCP``/``UDP``/``*``) admits."""
-    try:
-        return _WIRE[protocol.lower()]
-    except KeyError:
-        raise ValueError(f"protocol {protocol!r}: use TCP, UDP or *") from None
+    def describe(self, *, limit: int = 3) -> list[str]:
+        """One line per admission a person can act on (at most ``limit`` sources named
+        each), then one per NSG that could not be read."""
+        lines = [describe_admission(a, port=self.port, limit=limit) for a in self.admissions]
+        lines += [
+            f"NSG {_short(nsg)} could not be read: counted as admitting everything"
+            for nsg in self.unread_nsgs
+        ]
+        return lines
 
 
-def _ipv4(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
-    try:
-        return ipaddress.ip_network(text.strip(), strict=False)
-    except ValueError:
-        return None
+_SCOPE_TEXT = {
+    Scope.INTERNET: "the Internet",
+    Scope.VIRTUAL_NETWORK: "inside the VNet",
+    Scope.AZURE_LOAD_BALANCER: "Azure's load balancer",
+    Scope.SERVICE_TAG: "service tag",
+}
 
 
-def vnet_space(prefixes: Iterable[str]) -> SourceSet | None:
-    """The VNet address space as a set; None when unknown (no IPv4 prefix could be read)."""
-    space = SourceSet()
-    for text in prefixes:
-        network = _ipv4(text)
-        if isinstance(network, ipaddress.IPv4Network):
-            space = space | SourceSet.network(network)
-    return space if space else None
+def _short(nsg_id: str) -> str:
+    return nsg_id.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _is_ipv4_address(text: str) -> bool:
-    try:
-        ipaddress.IPv4Address(text)
-    except ValueError:
-        return False
-    return True
+def _rule_text(level: str, ref: RuleRef | None) -> str:
+    if ref is None:
+        return f"no {level} NSG"
+    kind = "default rule" if ref.default else "rule"
+    return f"{level} NSG {_short(ref.nsg_id)} {kind} {ref.name} (priority {ref.priority})"
 
 
-def _is_tag(text: str) -> bool:
-    return text != _ANY and _ipv4(text) is None
-
-
-def _port_match(ranges: Sequence[str], port: int) -> _Match:
-    found = _Match.NO
-    for raw in ranges:
-        text = raw.strip()
-        if text == _ANY:
-            return _Match.YES
-        low, _, high = text.partition("-")
-        if low.isdigit() and (not high or high.isdigit()):
-            if int(low) <= port <= int(high or low):
-                return _Match.YES
-        else:
-            found = _Match.MAYBE
-    return found
-
-
-def _protocol_match(rule_protocol: str, wire: str) -> _Match:
-    value = rule_protocol.strip().lower()
-    if value == _ANY or value == wire.lower():
-        return _Match.YES
-    return _Match.NO if value in _OTHER_PROTOCOLS else _Match.MAYBE
-
-
-def _destination_match(
-    destinations: Sequence[str], private_ip: str, vnet: SourceSet | None
-) -> _Match:
-    address = int(ipaddress.IPv4Address(private_ip))
-    found = _Match.NO
-    for text in destinations:
-        lowered = text.strip().lower()
-        if lowered == _ANY:
-            return _Match.YES
-        network = _ipv4(text)
-        if network is not None:
-            if network.version == 4 and (
-                int(network.network_address) <= address <= int(network.broadcast_address)
-            ):
-                return _Match.YES
-            continue
-        if lowered in _VIRTUAL_NETWORK or lowered in _INTERNET:
-            if vnet is None:
-                found = _Match.MAYBE
-                continue
-            inside = vnet.contains_address(address)
-            if inside == (lowered in _VIRTUAL_NETWORK):
-                return _Match.YES
-            continue
-        if lowered in _LOAD_BALANCER_TAG:
-            if _LOAD_BALANCER.contains_address(address):
-                return _Match.YES
-            continue
-        found = _Match.MAYBE  # another tag: it might contain the VM's address
-    return found
-
-
-def _source_ports_full(source_ports: Sequence[str]) -> bool:
-    return not source_ports or any(p.strip() == _ANY for p in source_ports)
-
-
-def _applies(
-    rule: SecurityRuleView, *, wire: str, port: int, private_ip: str, vnet: SourceSet | None
-) -> bool:
-    """Whether ``rule`` takes part at all for this packet class (direction, access,
-    protocol, destination, ports), with uncertain parts read in the fail-safe direction."""
-    if rule.direction.strip().lower() != "inbound" or rule.is_jit_allow:
-        return False
-    access = rule.access.strip().lower()
-    if access not in ("allow", "deny"):
-        return False
-    allow = access == "allow"
-    for match in (
-        _protocol_match(rule.protocol, wire),
-        _port_match(rule.destination_ports, port),
-        _destination_match(rule.destinations, private_ip, vnet),
-    ):
-        if match is _Match.NO or (match is _Match.MAYBE and not allow):
-            return False
-    # A deny limited to some source ports lets the other source ports through.
-    return allow or _source_ports_full(rule.source_ports)
-
-
-def _sources(rule: SecurityRuleView, *, vnet: SourceSet | None, atoms: frozenset[str]) -> SourceSet:
-    """The sources ``rule`` matches (fail-safe where the truth is unknown)."""
-    allow = rule.access.strip().lower() == "allow"
-    matched = SourceSet()
-    everything = SourceSet.all_addresses()
-    for text in rule.sources:
-        lowered = text.strip().lower()
-        if lowered == _ANY:
-            matched = matched | SourceSet.of(everything.intervals, atoms)
-        elif lowered in _INTERNET:
-            if vnet is not None:
-                matched = matched | SourceSet.of((everything - vnet).intervals, atoms)
-            else:
-                matched = matched | SourceSet.of(everything.intervals if allow else (), atoms)
-        elif lowered in _VIRTUAL_NETWORK:
-            if vnet is not None:
-                matched = matched | vnet
-            elif allow:
-                matched = matched | everything
-        elif lowered in _LOAD_BALANCER_TAG:
-            matched = matched | _LOAD_BALANCER
-        else:
-            network = _ipv4(text)
-            if isinstance(network, ipaddress.IPv4Network):
-                matched = matched | SourceSet.network(network)
-            elif network is None:
-                matched = matched | SourceSet.of(atoms=(lowered,))
-            # IPv6: nothing (JIT is IPv4 only).
-    return matched
-
-
-def default_rules(nsg_id: str) -> tuple[SecurityRuleView, ...]:
-    """Azure's default inbound rules of an NSG, as rule views."""
-    return tuple(
-        SecurityRuleView(
-            nsg_id=nsg_id,
-            name=name,
-            access=access,
-            direction="Inbound",
-            sources=(source,),
-            destinations=(destination,),
-            destination_ports=("*",),
-            priority=priority,
-            protocol="*",
-        )
-        for name, priority, source, destination, access in DEFAULT_INBOUND_RULES
+def describe_admission(admission: Admission, *, port: int, limit: int = 3) -> str:
+    """E.g. ``port 22/TCP of 10.10.2.4 is reachable from the Internet (0.0.0.0/5,
+    8.0.0.0/7, 11.0.0.0/8 and 27 more) through subnet NSG nsg-snet rule allow-ssh
+    (priority 200) and no NIC NSG``."""
+    sources = ", ".join(admission.sources[:limit])
+    if len(admission.sources) > limit:
+        sources += f" and {len(admission.sources) - limit} more"
+    where = _SCOPE_TEXT[admission.scope]
+    if not admission.vnet_space_known and admission.scope is Scope.INTERNET:
+        where += " (the VNet's address space is unknown, so VNet addresses may be among them)"
+    protocols = "/".join(admission.protocols) or "?"
+    return (
+        f"port {port}/{protocols} of {admission.private_ip} is reachable from {where} "
+        f"({sources}) through {_rule_text('subnet', admission.subnet_rule)} and "
+        f"{_rule_text('NIC', admission.nic_rule)}"
     )
 
 
@@ -330,9 +211,9 @@ def _admitted_by_rule(
     for ref, rule in level.rules:
         if not remaining:
             break
-        if not _applies(rule, wire=wire, port=port, private_ip=private_ip, vnet=vnet):
+        if not applies(rule, wire=wire, port=port, private_ip=private_ip, vnet=vnet):
             continue
-        decided = remaining & _sources(rule, vnet=vnet, atoms=atoms)
+        decided = remaining & rule_sources(rule, vnet, atoms)
         if not decided:
             continue
         remaining = remaining - decided
@@ -346,7 +227,7 @@ def _tag_spellings(levels: Iterable[_Level]) -> dict[str, str]:
     for level in levels:
         for _, rule in level.rules:
             for text in rule.sources:
-                if _is_tag(text):
+                if is_tag(text):
                     spelled.setdefault(text.strip().lower(), text.strip())
     return spelled
 
@@ -357,17 +238,17 @@ def _atoms(
     """The unknown tags some allow rule that could match names: the only atoms that can
     change an answer (a tag only a deny names is admitted by nothing but ``*``/Internet,
     whose addresses are reported anyway)."""
-    known = _INTERNET | _VIRTUAL_NETWORK | _LOAD_BALANCER_TAG
+    known = INTERNET_TAG | VIRTUAL_NETWORK_TAG | LOAD_BALANCER_TAG
     found: set[str] = set()
     for level in levels:
         for _, rule in level.rules:
             if rule.access.strip().lower() != "allow":
                 continue
-            if not _applies(rule, wire=wire, port=port, private_ip=private_ip, vnet=vnet):
+            if not applies(rule, wire=wire, port=port, private_ip=private_ip, vnet=vnet):
                 continue
             for text in rule.sources:
                 lowered = text.strip().lower()
-                if _is_tag(text) and lowered not in known:
+                if is_tag(text) and lowered not in known:
                     found.add(lowered)
     return frozenset(found)
 
@@ -377,8 +258,8 @@ def _scoped(
 ) -> list[tuple[Scope, tuple[str, ...]]]:
     out: list[tuple[Scope, tuple[str, ...]]] = []
     addresses = decided.addresses()
-    balancer = addresses & _LOAD_BALANCER
-    rest = addresses - _LOAD_BALANCER
+    balancer = addresses & LOAD_BALANCER
+    rest = addresses - LOAD_BALANCER
     if vnet is not None:
         inside, outside = rest & vnet, rest - vnet
     else:
@@ -392,6 +273,50 @@ def _scoped(
     if balancer:
         out.append((Scope.AZURE_LOAD_BALANCER, balancer.cidrs()))
     return out
+
+
+_Part = tuple[RuleRef | None, SourceSet]
+
+
+def _intersections(
+    first: Sequence[_Part], second: Sequence[_Part]
+) -> list[tuple[tuple[RuleRef | None, RuleRef | None], SourceSet]]:
+    """Each pair of parts that share sources, with what they share. The parts of one level
+    are disjoint, so one sweep over both levels' intervals finds every pair (rather than
+    intersecting every part of one level with every part of the other)."""
+
+    def flat(parts: Sequence[_Part]) -> list[tuple[int, int, int]]:
+        return sorted(
+            (low, high, index)
+            for index, (_, found) in enumerate(parts)
+            for low, high in found.intervals
+        )
+
+    shared: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    mine, theirs = flat(first), flat(second)
+    i = j = 0
+    while i < len(mine) and j < len(theirs):
+        low, high = max(mine[i][0], theirs[j][0]), min(mine[i][1], theirs[j][1])
+        if low < high:
+            shared.setdefault((mine[i][2], theirs[j][2]), []).append((low, high))
+        if mine[i][1] < theirs[j][1]:
+            i += 1
+        else:
+            j += 1
+    atoms: dict[tuple[int, int], set[str]] = {}
+    in_second = {atom: b for b, (_, found) in enumerate(second) for atom in found.atoms}
+    for a, (_, found) in enumerate(first):
+        for atom in found.atoms:
+            if atom in in_second:
+                atoms.setdefault((a, in_second[atom]), set()).add(atom)
+    pairs = sorted(set(shared) | set(atoms))
+    return [
+        (
+            (first[a][0], second[b][0]),
+            SourceSet.of(shared.get((a, b), ()), atoms.get((a, b), ())),
+        )
+        for a, b in pairs
+    ]
 
 
 def _path_admissions(
@@ -429,21 +354,17 @@ def _path_admissions(
                     vnet=vnet,
                 )
                 parts.append(list(decided))
-        for subnet_ref, subnet_set in parts[0]:
-            for nic_ref, nic_set in parts[1]:
-                both = subnet_set & nic_set
-                if not both:
-                    continue
-                for scope, sources in _scoped(both, vnet=vnet, spelled=spelled):
-                    admission = Admission(
-                        scope=scope,
-                        sources=sources,
-                        subnet_rule=subnet_ref,
-                        nic_rule=nic_ref,
-                        private_ip=path.private_ip,
-                        vnet_space_known=vnet is not None,
-                    )
-                    out.append((admission, wire))
+        for (subnet_ref, nic_ref), both in _intersections(parts[0], parts[1]):
+            for scope, sources in _scoped(both, vnet=vnet, spelled=spelled):
+                admission = Admission(
+                    scope=scope,
+                    sources=sources,
+                    subnet_rule=subnet_ref,
+                    nic_rule=nic_ref,
+                    private_ip=path.private_ip,
+                    vnet_space_known=vnet is not None,
+                )
+                out.append((admission, wire))
     return out
 
 
@@ -481,7 +402,7 @@ def port_exposure(
     unread: dict[str, str] = {}
     ordered: list[Admission] = []
     for path in network.paths:
-        if not _is_ipv4_address(path.private_ip):
+        if not is_ipv4_address(path.private_ip):
             continue  # IPv6 configurations: JIT is IPv4 only
         for nsg_id in (path.subnet_nsg, path.nic_nsg):
             if nsg_id is not None and nsg_id.lower() not in rules:

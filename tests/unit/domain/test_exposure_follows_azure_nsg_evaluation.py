@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 
 from azure_jit_operator.domain.exposure import PortExposure, Scope, port_exposure
-from azure_jit_operator.domain.nsg import SecurityRuleView
+from azure_jit_operator.domain.nsg import NicGuards, SecurityRuleView, VmNetwork
 from tests.unit.domain.nsg_builders import (
     NIC_NSG,
     SUBNET_NSG,
@@ -73,7 +73,7 @@ def seen(exposure: PortExposure) -> list[tuple[Scope, tuple[str, ...], str | Non
 
 
 ALLOW_ANY = rule(S, "allow-ssh-any", 200)
-DEFAULTS_ONLY = [
+DEFAULTS_ONLY: list[tuple[Scope, tuple[str, ...], str | None, str | None]] = [
     (Scope.VIRTUAL_NETWORK, (VNET_CIDR,), "AllowVnetInBound", "AllowVnetInBound"),
     (
         Scope.AZURE_LOAD_BALANCER,
@@ -385,3 +385,53 @@ def test_nsg_ids_are_compared_case_insensitively() -> None:
 def test_a_protocol_jit_does_not_know_is_refused() -> None:
     with pytest.raises(ValueError, match="use TCP, UDP or"):
         port_exposure(network(), {}, port=22, protocol="Icmp")
+
+
+def test_each_admission_reads_as_a_sentence_a_person_can_act_on() -> None:
+    exposure = evaluate(
+        Case(
+            {S: [ALLOW_ANY, jit_deny(S)], N: [rule(N, "nic-ssh", 300), jit_deny(N)]},
+            [],
+        )
+    )
+    internet, vnet, balancer = exposure.describe(limit=2)
+    assert internet == (
+        f"port 22/TCP of {VM_IP} is reachable from the Internet (0.0.0.0/5, 8.0.0.0/7 and "
+        f"{len(INTERNET) - 2} more) through subnet NSG nsg-snet rule allow-ssh-any "
+        "(priority 200) and NIC NSG nsg-nic rule nic-ssh (priority 300)"
+    )
+    assert "inside the VNet (10.10.0.0/16)" in vnet
+    assert "Azure's load balancer (168.63.129.16/32)" in balancer
+    defaults = evaluate(Case({S: [], N: []}, [])).describe()
+    assert "subnet NSG nsg-snet default rule AllowVnetInBound (priority 65000)" in defaults[0]
+    unread = port_exposure(network(), {S: [ALLOW_ANY]}, port=22, protocol="TCP").describe()
+    assert "no NIC NSG" in unread[0]
+    assert unread[-1] == "NSG nsg-nic could not be read: counted as admitting everything"
+    unknown = port_exposure(
+        network(nic_nsg=None, vnet=()), {S: [ALLOW_ANY]}, port=22, protocol="TCP"
+    )
+    assert "VNet's address space is unknown" in unknown.describe()[0]
+
+
+def test_every_private_address_of_the_vm_is_its_own_way_in() -> None:
+    guarded = NicGuards(VM_IP, nic_nsg=N, subnet_nsg=None, vnet_prefixes=(VNET_CIDR,))
+    second = NicGuards("10.10.3.9", nic_nsg=None, subnet_nsg=S, vnet_prefixes=(VNET_CIDR,))
+    ipv6 = NicGuards("fd00::4", nic_nsg=None, subnet_nsg=None, vnet_prefixes=("fd00::/64",))
+    net = VmNetwork("vm", (N, S), (VM_IP, "10.10.3.9", "fd00::4"), (guarded, second, ipv6))
+    rules = {
+        N: [jit_deny(N)],
+        S: [rule(S, "allow-net", 200, sources=("192.0.2.0/24",)), jit_deny(S, ip="10.10.3.9")],
+    }
+    exposure = port_exposure(net, rules, port=22, protocol="TCP")
+    # The first NIC is protected; the second address is exposed by its subnet's rule; the
+    # IPv6 configuration is not evaluated (JIT is IPv4 only).
+    assert [
+        (a.private_ip, a.sources, a.subnet_rule.name if a.subnet_rule else None)
+        for a in exposure.admissions
+    ] == [("10.10.3.9", ("192.0.2.0/24",), "allow-net")]
+
+
+def test_a_network_without_paths_is_refused_rather_than_called_safe() -> None:
+    with pytest.raises(ValueError, match="paths is empty"):
+        port_exposure(VmNetwork("vm", (N,), (VM_IP,)), {N: []}, port=22, protocol="TCP")
+    assert not port_exposure(VmNetwork("vm", (), ()), {}, port=22, protocol="TCP").exposed

@@ -58,6 +58,8 @@ class RequestStatus:
     closed_at: datetime | None = None
     ports: tuple[PortState, ...] = ()
     azure: AzureRecord = field(default_factory=AzureRecord)
+    extends: str = ""  # the predecessor, once this extension opened
+    chain_start: datetime | None = None  # the chain's first start (extensions only)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None) -> RequestStatus:
@@ -87,6 +89,8 @@ class RequestStatus:
                 initiation_id=str(azure.get("initiationId") or ""),
                 initiated_at=_time(azure.get("initiatedAt")),
             ),
+            extends=str(raw.get("extends") or ""),
+            chain_start=_time(raw.get("chainStartTime")),
         )
 
     def to_dict(self, *, generation: int | None = None) -> dict[str, Any]:
@@ -105,6 +109,9 @@ class RequestStatus:
                 "initiatedAt": _text(self.azure.initiated_at),
             },
         }
+        if self.extends:
+            body["extends"] = self.extends
+            body["chainStartTime"] = _text(self.chain_start)
         if generation is not None:
             body["observedGeneration"] = generation
         return body

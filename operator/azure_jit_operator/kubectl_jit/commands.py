@@ -93,6 +93,7 @@ def request_manifest(options: RequestOptions, *, source: str) -> dict[str, Any]:
             "ports": [{"number": n, "sourceAddressPrefix": source} for n in options.ports],
             "duration": format_kube_duration(options.duration),
             "justification": options.reason,
+            **({"emergency": True} if options.emergency else {}),
         },
     }
 

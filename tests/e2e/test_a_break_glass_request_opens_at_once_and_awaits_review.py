@@ -95,7 +95,8 @@ def test_an_emergency_request_opens_without_approval_and_stays_review_required_u
     assert event["type"] == "Warning"
     assert "opened without approval for alice" in event["message"]
     required = webhooks.condition("JitAccessRequest", "glass", "ReviewRequired")
-    assert required is not None and required["status"] == "True"
+    assert required is not None
+    assert required["status"] == "True"
     assert "kubectl jit review glass" in required["message"]
     assert unreviewed(webhooks) == 1
 
@@ -133,7 +134,8 @@ def test_an_emergency_request_opens_without_approval_and_stays_review_required_u
     webhooks.wait_phase("glass", "Expired", timeout=30)
     webhooks.wait_phase("routine", "Expired", timeout=30)
     required = webhooks.condition("JitAccessRequest", "glass", "ReviewRequired")
-    assert required is not None and required["status"] == "True"
+    assert required is not None
+    assert required["status"] == "True"
     webhooks.jump(TTL + timedelta(minutes=1))
     webhooks.wait_gone("JitAccessRequest", "routine")
     assert webhooks.get("JitAccessRequest", "glass") is not None
@@ -149,7 +151,8 @@ def test_an_emergency_request_opens_without_approval_and_stays_review_required_u
         what="ReviewRequired=False after bob's review",
     )
     reviewed = webhooks.condition("JitAccessRequest", "glass", "ReviewRequired")
-    assert reviewed is not None and reviewed["message"].startswith("reviewed by bob at ")
+    assert reviewed is not None
+    assert reviewed["message"].startswith("reviewed by bob at ")
     assert [r["user"] for r in webhooks.status("JitAccessRequest", "glass")["reviews"]] == ["bob"]
     assert unreviewed(webhooks) == 0
     code, out = review(webhooks, "carol", "glass")

@@ -7,6 +7,8 @@ extension and an extension asking for something else are refused with a reason."
 from datetime import timedelta
 from typing import Any
 
+from tests.support import admission, approvals
+from tests.support.approvals import manual_policy
 from tests.support.manifests import policy_manifest, port_rule, request_manifest
 from tests.support.operator import JitWorld, ts, wait_for
 
@@ -102,3 +104,50 @@ def test_extensions_that_would_bypass_the_policy_or_the_chain_are_denied(jit: Ji
     assert jit.condition("JitAccessRequest", "too-late", "Ready")["reason"] == "PredecessorFinished"  # type: ignore[index]
     assert "more is Expired" in late["message"]
     assert jit.allow_rules("vm-web-01", 22) == []
+
+
+webhooks = approvals.webhooks  # the fixture: operator with admission webhooks, users' RBAC
+
+
+def approve(world: JitWorld, user: str, name: str) -> None:
+    code, out = admission.decide_as(
+        world.control_plane,
+        world.namespace,
+        user,
+        name,
+        decision="Approved",
+        now=world.now(),
+        current=world.status("JitAccessRequest", name).get("approvals"),
+    )
+    assert code == 0, out
+
+
+def test_under_a_manual_policy_an_extension_waits_for_approval_while_its_predecessor_runs(
+    webhooks: JitWorld,
+) -> None:
+    policy = manual_policy(required=1)
+    policy["spec"]["virtualMachines"][0]["ports"][0]["maxRequestAccessDuration"] = "2h"
+    webhooks.apply(policy)
+    webhooks.wait_policy_ready("web-admins")
+    plane, namespace = webhooks.control_plane, webhooks.namespace
+    assert admission.create_as(plane, namespace, "alice", request_manifest("ssh"))[0] == 0
+    approve(webhooks, "bob", "ssh")
+    webhooks.wait_phase("ssh", "Active")
+
+    assert admission.create_as(plane, namespace, "alice", extension("ssh-more", "ssh"))[0] == 0
+    waiting = webhooks.wait_phase("ssh-more", "Pending")
+    assert "waiting for approval" in waiting["message"]
+    assert webhooks.status("JitAccessRequest", "ssh")["phase"] == "Active"
+    approve(webhooks, "carol", "ssh-more")
+    webhooks.wait_phase("ssh-more", "Active")
+
+    # Not approved before its predecessor expires: the port closes, and both say so.
+    assert admission.create_as(plane, namespace, "alice", extension("late", "ssh-more"))[0] == 0
+    webhooks.wait_phase("late", "Pending")
+    webhooks.jump(timedelta(minutes=90, seconds=15))
+    expired = webhooks.wait_phase("ssh-more", "Expired", timeout=30)
+    assert "its extension late was not open yet" in expired["message"]
+    assert "so the port closed" in expired["message"]
+    late = webhooks.wait_phase("late", "Denied")
+    assert "ssh-more is Expired" in late["message"]
+    assert webhooks.allow_rules("vm-web-01", 22) == []

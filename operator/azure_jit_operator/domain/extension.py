@@ -3,8 +3,9 @@ ports and sources that shares the port with its predecessor and ends later.
 
 The rules that keep an extension from bypassing the policy:
 
-- the predecessor must exist and still be Active (before its ``expiresAt``): an extension
-  closes no gap after the port closed; a finished request is refused, not re-opened;
+- the predecessor must exist and still be Active (before its ``expiresAt``) when the
+  extension opens: an extension closes no gap after the port closed; a finished request is
+  refused, not re-opened;
 - the extension asks for exactly what the predecessor holds (policy, VM, ports, sources):
   it shares the predecessor's Azure grant (same source), never adds a second source;
 - one extension per request: the oldest live request extending it wins, later ones are
@@ -89,15 +90,20 @@ def check_extension(  # noqa: PLR0911 - one outcome per rule, in the order they 
             f"instead (kubectl jit extend {first_extension} --for ...)",
         )
     expires = predecessor.expires_at
-    if predecessor.phase.is_terminal or (
-        predecessor.phase is Phase.ACTIVE and expires is not None and now >= expires
-    ):
+    if predecessor.phase.is_terminal:
         ended = f" at {format_timestamp(expires)}" if expires else ""
-        state = predecessor.phase.value if predecessor.phase.is_terminal else "past its expiry"
         return Denial(
             PREDECESSOR_FINISHED,
-            f"{wanted} is {state}{ended}: an extension only continues access that is "
-            "still open, so its port closed; create a new request instead",
+            f"{wanted} is {predecessor.phase.value}{ended}: an extension only continues access "
+            "that is still open, so its port closed; create a new request instead",
+        )
+    if predecessor.phase is Phase.ACTIVE and expires is not None and now >= expires:
+        # Its close is running: judged again once it is recorded (then refused), so that the
+        # predecessor's Expired message can still name this extension.
+        return NotYet(
+            WAITING_FOR_PREDECESSOR,
+            f"{wanted} reached its expiry at {format_timestamp(expires)} before this "
+            "extension could open; its port is closing",
         )
     mismatch = _mismatch(spec, predecessor)
     if mismatch:

@@ -89,13 +89,11 @@ def test_an_extension_of_an_extension_counts_from_the_first_start() -> None:
         (Phase.EXPIRED, T0 + timedelta(hours=2), "ssh is Expired"),
         (Phase.REVOKED, T0 + timedelta(minutes=30), "ssh is Revoked"),
         (Phase.DENIED, T0, "ssh is Denied"),
-        (Phase.ACTIVE, T0 + timedelta(hours=1), "ssh is past its expiry"),
     ],
     ids=[
         "an expired request is not re-opened",
         "a revoked request is not re-opened",
         "a denied request is not extended",
-        "an active request past its expiry is closing, not extended",
     ],
 )
 def test_a_finished_predecessor_is_not_extended(phase: Phase, now: datetime, words: str) -> None:
@@ -103,6 +101,12 @@ def test_a_finished_predecessor_is_not_extended(phase: Phase, now: datetime, wor
     assert isinstance(denial, Denial)
     assert denial.reason == "PredecessorFinished"
     assert words in denial.message
+
+
+def test_an_active_request_past_its_expiry_is_closing_and_not_extended() -> None:
+    closing = judge(now=T0 + timedelta(hours=1))
+    assert isinstance(closing, NotYet)
+    assert "reached its expiry at 2026-11-23T11:00:00Z" in closing.message
 
 
 def test_a_missing_predecessor_is_named() -> None:

@@ -16,7 +16,7 @@ def chain_lines(request: Mapping[str, Any]) -> list[str]:
         since = f" (chain since {start})" if start else ""
         lines.append(f"{'Extends:':<12}{spec['extends']}{since}")
     if status.get("extendedBy"):
-        lines.append(f"{'Extended by:':<12}{status['extendedBy']}")
+        lines.append(f"{'Extension:':<12}{status['extendedBy']}")
     if spec.get("emergency") is True:
         reviews = status.get("reviews") or []
         done = ", ".join(f"{r.get('user')} at {r.get('time')}" for r in reviews)

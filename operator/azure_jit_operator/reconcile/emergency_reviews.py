@@ -30,6 +30,8 @@ def opened(tracked: Tracked, *, start_time: datetime | None = None) -> bool:
 
 
 def condition_for(tracked: Tracked, *, start_time: datetime | None = None) -> Condition | None:
+    if not is_emergency(tracked):
+        return None  # the common case, on every status write: no spec parsed
     spec = tracked.spec()
     return review_condition(
         emergency=is_emergency(tracked),
@@ -50,6 +52,8 @@ def stale(tracked: Tracked) -> bool:
 
 
 def awaiting_review(tracked: Tracked) -> bool:
+    if not is_emergency(tracked):
+        return False
     spec = tracked.spec()
     return needs_review(
         emergency=is_emergency(tracked),
@@ -68,6 +72,8 @@ class UnreviewedEmergencies:
     def note(self, tracked: Tracked, *, policy: str) -> None:
         ref = tracked.ref
         before = self._members.get(ref)
+        if before is None and not is_emergency(tracked):
+            return  # called on every routing: routine requests cost one dict lookup
         if awaiting_review(tracked):
             self._members[ref] = (tracked.obj.namespace, policy)
         else:

@@ -155,6 +155,7 @@ def test_an_emergency_request_opens_without_approval_and_stays_review_required_u
     assert reviewed["message"].startswith("reviewed by bob at ")
     assert [r["user"] for r in webhooks.status("JitAccessRequest", "glass")["reviews"]] == ["bob"]
     assert unreviewed(webhooks) == 0
+    assert webhooks.wait_event("glass", "Reviewed")["message"].startswith("reviewed by bob at ")
     code, out = review(webhooks, "carol", "glass")
     assert code == 0, out  # a second reviewer may add theirs; it changes nothing
     # The TTL runs from the review: still there now, gone a TTL later.

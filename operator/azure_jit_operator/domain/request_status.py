@@ -21,6 +21,9 @@ from .timestamps import format_timestamp, parse_timestamp
 
 OPEN = "Open"
 CLOSED = "Closed"
+# Conditions whose flips the reconciles announce with an Event of their own (EmergencyAccess,
+# Reviewed), rather than repeating the phase's Event.
+OWN_EVENTS = frozenset({"ReviewRequired"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +185,7 @@ def enter(
     for condition in (ready, open_, denied, *extra):
         if condition is not None:
             conditions, flipped = set_condition(conditions, condition, now=now)
-            flipped_any = flipped_any or flipped
+            flipped_any = flipped_any or (flipped and condition.type not in OWN_EVENTS)
     conditions = _kstatus(conditions, phase, reason, message, now=now)
     changed = phase != status.phase or reason != status.reason
     new = replace(

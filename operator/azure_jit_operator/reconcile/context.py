@@ -113,12 +113,15 @@ class Context:
         if review is not None:
             extra = (*(c for c in extra if c.type != review.type), review)
         changes["extra"] = extra
+        reviewed_before = emergency_reviews.reviewed(tracked)
         try:
             await tracked.recorder.write(
                 phase, reason, message, policy=policy or self.policy_label(tracked), **changes
             )
         except Stop:
             return False
+        if not reviewed_before and emergency_reviews.reviewed(tracked):
+            self._announce_review(tracked)
         if phase is Phase.PENDING:
             self.open_ports.waiting(
                 tracked.ref,
@@ -131,6 +134,18 @@ class Context:
         self.cache.place(tracked)
         self.unreviewed.note(tracked, policy=self.policy_label(tracked))
         return True
+
+    def _announce_review(self, tracked: Tracked) -> None:
+        """The first valid review of an emergency request is now on its status."""
+        condition = emergency_reviews.recorded(tracked)
+        message = condition.message if condition else "reviewed"
+        self.rt.post_event(tracked.obj.identity, "Normal", "Reviewed", message)
+        log.info(
+            "%s: emergency access %s",
+            tracked.obj,
+            message,
+            extra={"k8s_namespace": tracked.obj.namespace, "k8s_name": tracked.obj.name},
+        )
 
     async def rewrite(self, tracked: Tracked) -> bool:
         """Write the request's status as it is, with conditions brought up to date (a review

@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from azure_jit_operator.domain.break_glass import (
+    REVIEW_REQUIRED,
     needs_review,
     parse_reviews,
     review_condition,
 )
-from azure_jit_operator.domain.conditions import Condition, find
+from azure_jit_operator.domain.conditions import FALSE, Condition, find
 from azure_jit_operator.domain.grants import RequestRef
 from azure_jit_operator.metrics import EMERGENCY_REQUESTS_UNREVIEWED
 from azure_jit_operator.reconcile.tracked import Tracked
@@ -49,6 +50,17 @@ def stale(tracked: Tracked) -> bool:
         return False
     current = find(tracked.status.conditions, wanted.type)
     return current is None or (current.status, current.reason) != (wanted.status, wanted.reason)
+
+
+def recorded(tracked: Tracked) -> Condition | None:
+    """The ReviewRequired condition as last written to the status."""
+    return find(tracked.status.conditions, REVIEW_REQUIRED)
+
+
+def reviewed(tracked: Tracked) -> bool:
+    """The status records the review (ReviewRequired=False)."""
+    condition = recorded(tracked) if is_emergency(tracked) else None
+    return condition is not None and condition.status == FALSE
 
 
 def awaiting_review(tracked: Tracked) -> bool:

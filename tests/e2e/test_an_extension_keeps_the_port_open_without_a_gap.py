@@ -68,6 +68,28 @@ def test_the_extension_takes_over_the_port_at_the_predecessors_expiry_without_a_
     assert jit.allow_rules("vm-web-01", 22) == []
 
 
+def test_revoking_the_predecessor_leaves_the_port_to_its_extension_until_that_is_revoked(
+    jit: JitWorld,
+) -> None:
+    jit.apply(POLICY)
+    jit.wait_policy_ready("web-admins")
+    jit.apply(request_manifest("ssh", ports=[(22, SOURCE)], duration="1h"))
+    jit.wait_phase("ssh", "Active")
+    jit.apply(extension("ssh-more", "ssh"))
+    jit.wait_phase("ssh-more", "Active")
+
+    jit.delete("JitAccessRequest", "ssh")
+    jit.wait_gone("JitAccessRequest", "ssh")
+    # The extension is a request of its own: its access stays, from the one source.
+    assert jit.open_sources("vm-web-01", 22) == [SOURCE]
+    assert jit.status("JitAccessRequest", "ssh-more")["phase"] == "Active"
+    assert jit.calls("SecurityRules_Delete", method="DELETE") == 0
+
+    jit.delete("JitAccessRequest", "ssh-more")
+    jit.wait_gone("JitAccessRequest", "ssh-more")
+    assert jit.allow_rules("vm-web-01", 22) == []
+
+
 def test_extensions_that_would_bypass_the_policy_or_the_chain_are_denied(jit: JitWorld) -> None:
     jit.apply(POLICY)
     jit.wait_policy_ready("web-admins")

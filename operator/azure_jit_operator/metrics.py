@@ -94,6 +94,34 @@ RECONCILE_ERRORS_TOTAL = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+PORTS_EXPOSED = Gauge(
+    f"{PREFIX}_ports_exposed",
+    "JIT-protected VM ports that a rule other than a JIT grant admits traffic to (1), through "
+    "both the subnet's and the NIC's NSG, as of the last drift check; 0 when only JIT grants "
+    "admit. See status.exposure of the JitPolicy for which rule admits which sources.",
+    ["namespace", "policy", "vm", "port"],
+    registry=REGISTRY,
+)
+PORTS_EXPOSED_TO_INTERNET = Gauge(
+    f"{PREFIX}_ports_exposed_to_internet",
+    "Like ports_exposed, but only when some admitted source lies outside the VM's virtual "
+    "network (the Internet), or in a service tag whose addresses cannot be known.",
+    ["namespace", "policy", "vm", "port"],
+    registry=REGISTRY,
+)
+PORTS_UNPROTECTED = Gauge(
+    f"{PREFIX}_ports_unprotected",
+    "JIT-protected VM ports whose JIT deny rule is missing from every NSG guarding the VM (1), "
+    "as of the last drift check: removed outside Azure JIT, e.g. by an IaC apply.",
+    ["namespace", "policy", "vm", "port"],
+    registry=REGISTRY,
+)
+DENY_RULES_RESTORED_TOTAL = Counter(
+    f"{PREFIX}_deny_rules_restored_total",
+    "Azure JIT policies re-applied because JIT's deny rule for a protected port was missing.",
+    ["namespace", "policy"],
+    registry=REGISTRY,
+)
 EMERGENCY_REQUESTS_TOTAL = Counter(
     f"{PREFIX}_emergency_requests_total",
     "Emergency (break-glass) JitAccessRequests that opened without approval.",

@@ -29,20 +29,20 @@ def chain_fields(tracked: Tracked) -> dict[str, Any]:
 
 
 async def link_predecessor(ctx: Context, tracked: Tracked) -> None:
-    """Record ``status.extendedBy`` on the predecessor of an extension that is opening.
+    """Record ``status.extendedBy`` on the predecessor of an extension that just opened.
 
     A merge patch of that one field, so that it never races the predecessor's own status
     writes (which do not carry it); it only informs people, nothing is decided from it."""
-    link = tracked.binding.extension if tracked.binding else None
-    if link is None:
+    predecessor_name = tracked.status.extends  # recorded with the extension's intent
+    if not predecessor_name:
         return
-    predecessor = ObjectRef(tracked.obj.ref.plural, tracked.obj.namespace, link.predecessor)
+    predecessor = ObjectRef(tracked.obj.ref.plural, tracked.obj.namespace, predecessor_name)
     try:
         await ctx.rt.kube.patch_status(predecessor, {"extendedBy": tracked.obj.name})
     except Gone:
         return
-    except Exception as exc:  # informative only: the extension opens regardless
-        log.warning("%s: could not record extendedBy on %s: %s", tracked.obj, link.predecessor, exc)
+    except Exception as exc:  # informative only: the extension is open regardless
+        log.warning("%s: could not record extendedBy on %s: %s", tracked.obj, predecessor_name, exc)
 
 
 def extension_note(ctx: Context, tracked: Tracked) -> str:

@@ -547,6 +547,7 @@ class _Pass:
             return True
         REQUEST_OPEN_SECONDS.observe(max(0.0, (self.now - tracked.obj.created).total_seconds()))
         announce_emergency(self.ctx, tracked, expires)
+        await link_predecessor(self.ctx, tracked)
         self.ctx.observed(tracked, ports, served)
         tracked.verified_at = self.now
         # Until the NSG has shown every port, look again soon rather than a drift later.
@@ -790,7 +791,6 @@ class _Pass:
             opening = [m for m, ok in zip(group, written, strict=True) if ok]
             if not opening:
                 continue
-            await asyncio.gather(*(link_predecessor(self.ctx, t) for t, _ in opening))
             first, _ = opening[0]
             spec = first.spec()
             justification = _justification(

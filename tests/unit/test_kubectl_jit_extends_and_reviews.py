@@ -116,6 +116,11 @@ def test_extend_refuses_what_the_operator_would_deny(status: dict[str, str], wor
         refuse_unless_extendable({**ACTIVE, "status": status}, name="ssh")
 
 
+def test_an_extension_that_was_revoked_no_longer_blocks_another() -> None:
+    extended = {**ACTIVE, "status": {"phase": "Active", "extendedBy": "ssh-ext-x"}}
+    refuse_unless_extendable(extended, name="ssh", successor_gone=True)
+
+
 def test_only_emergency_requests_are_reviewed() -> None:
     with pytest.raises(CliError, match="is no emergency request"):
         refuse_unless_reviewable(ACTIVE, name="ssh")

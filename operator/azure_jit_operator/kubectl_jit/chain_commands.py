@@ -59,7 +59,9 @@ def extension_manifest(predecessor: Mapping[str, Any], options: ExtendOptions) -
     }
 
 
-def refuse_unless_extendable(predecessor: Mapping[str, Any], *, name: str) -> None:
+def refuse_unless_extendable(
+    predecessor: Mapping[str, Any], *, name: str, successor_gone: bool = False
+) -> None:
     status = predecessor.get("status") or {}
     phase = str(status.get("phase") or "Pending")
     if phase != "Active":
@@ -71,7 +73,7 @@ def refuse_unless_extendable(predecessor: Mapping[str, Any], *, name: str) -> No
                 else "; wait until it is open (`kubectl jit status " + name + "`)"
             )
         )
-    if status.get("extendedBy"):
+    if status.get("extendedBy") and not successor_gone:
         successor = str(status["extendedBy"])
         raise CliError(
             f"jitaccessrequest/{name} is already extended by {successor}; extend that one: "
@@ -92,7 +94,10 @@ def run_extend(
             f"jitaccessrequest/{options.name} not found in namespace {cluster.namespace}; list "
             "them with `kubectl jit list`"
         )
-    refuse_unless_extendable(predecessor, name=options.name)
+    successor = str((predecessor.get("status") or {}).get("extendedBy") or "")
+    # A revoked (deleted) extension frees the slot: the operator allows a new one.
+    gone = bool(successor) and cluster.get_request(successor) is None
+    refuse_unless_extendable(predecessor, name=options.name, successor_gone=gone)
     try:
         created = cluster.create_request(extension_manifest(predecessor, options))
     except CliError as exc:

@@ -122,3 +122,16 @@ DENY_RULES_RESTORED_TOTAL = Counter(
     ["namespace", "policy"],
     registry=REGISTRY,
 )
+EMERGENCY_REQUESTS_TOTAL = Counter(
+    f"{PREFIX}_emergency_requests_total",
+    "Emergency (break-glass) JitAccessRequests that opened without approval.",
+    ["namespace", "policy"],
+    registry=REGISTRY,
+)
+EMERGENCY_REQUESTS_UNREVIEWED = Gauge(
+    f"{PREFIX}_emergency_requests_unreviewed",
+    "Emergency (break-glass) JitAccessRequests that opened and still await an approver's "
+    "review (condition ReviewRequired=True), Active or finished.",
+    ["namespace", "policy"],
+    registry=REGISTRY,
+)

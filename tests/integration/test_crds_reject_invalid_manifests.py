@@ -503,6 +503,43 @@ INVALID = [
         _set(virtualMachine="v" * 65),
         "spec.virtualMachine: Too long: may not be more than 64 bytes",
     ),
+    # ------------------------------------------------------- extensions and break-glass
+    Invalid(
+        "an emergency request with a justification of a few characters is refused",
+        _request,
+        _set(emergency=True, justification="help"),
+        "an emergency request needs a justification of at least 10 characters",
+    ),
+    Invalid(
+        "an emergency request cannot extend another request",
+        _request,
+        _set(emergency=True, extends="ssh-earlier", justification="INC-4711 database down"),
+        "an emergency request cannot extend another",
+    ),
+    Invalid(
+        "an extension must name a request by its Kubernetes name",
+        _request,
+        _set(extends="Ssh_Earlier"),
+        "spec.extends in body should match",
+    ),
+    Invalid(
+        "emergency is true or false, not a word",
+        _request,
+        _set(emergency="yes"),
+        "spec.emergency: Invalid value",
+    ),
+    Invalid(
+        "a break-glass maximum of 25 hours is above Azure's 24 hours",
+        _policy,
+        _set(breakGlass={"maxDuration": "25h"}),
+        "spec.breakGlass.maxDuration: Invalid value",
+    ),
+    Invalid(
+        "a break-glass rule without its maximum is refused",
+        _policy,
+        _set(breakGlass={}),
+        "spec.breakGlass.maxDuration: Required value",
+    ),
 ]
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from azure_jit_operator.azure.errors import AzureError, classify
 from azure_jit_operator.domain.lifecycle import Phase
 from azure_jit_operator.metrics import RECONCILE_ERRORS_TOTAL
+from azure_jit_operator.reconcile import emergency_reviews
 from azure_jit_operator.reconcile.cache import Cache
+from azure_jit_operator.reconcile.emergency_reviews import UnreviewedEmergencies
 from azure_jit_operator.reconcile.judge import UNKNOWN_POLICY
 from azure_jit_operator.reconcile.open_ports import OpenPorts
 from azure_jit_operator.reconcile.recorder import Stop
@@ -64,10 +66,12 @@ class Context:
     cache: Cache
     open_ports: OpenPorts
     queue: WorkQueue[QueueKey]
+    unreviewed: UnreviewedEmergencies = field(default_factory=UnreviewedEmergencies)
 
     def route(self, tracked: Tracked) -> QueueKey:
         """The key whose reconcile looks after this request now: its VM's once it has Azure
         state there (or is judged ready to open), else its own."""
+        self.unreviewed.note(tracked, policy=self.policy_label(tracked))
         if not tracked.status.phase.is_terminal:
             vm = self.cache.place(tracked)
             if vm is not None:
@@ -102,13 +106,22 @@ class Context:
             # A VM's two reconciles may both hold a request for a moment (its close and its
             # confirm): once finished (revoked, expired), nothing moves it back.
             return False
-        changes.setdefault("extra", tracked.approval)
+        extra = tuple(changes.get("extra", tracked.approval))
+        # Every write carries the ReviewRequired its reviews call for, so whichever write of a
+        # break-glass request lands last is right, and the condition survives Expired.
+        review = emergency_reviews.condition_for(tracked, start_time=changes.get("start_time"))
+        if review is not None:
+            extra = (*(c for c in extra if c.type != review.type), review)
+        changes["extra"] = extra
+        reviewed_before = emergency_reviews.reviewed(tracked)
         try:
             await tracked.recorder.write(
                 phase, reason, message, policy=policy or self.policy_label(tracked), **changes
             )
         except Stop:
             return False
+        if not reviewed_before and emergency_reviews.reviewed(tracked):
+            self._announce_review(tracked)
         if phase is Phase.PENDING:
             self.open_ports.waiting(
                 tracked.ref,
@@ -119,7 +132,26 @@ class Context:
         else:
             self.open_ports.settled(tracked.ref)
         self.cache.place(tracked)
+        self.unreviewed.note(tracked, policy=self.policy_label(tracked))
         return True
+
+    def _announce_review(self, tracked: Tracked) -> None:
+        """The first valid review of an emergency request is now on its status."""
+        condition = emergency_reviews.recorded(tracked)
+        message = condition.message if condition else "reviewed"
+        self.rt.post_event(tracked.obj.identity, "Normal", "Reviewed", message)
+        log.info(
+            "%s: emergency access %s",
+            tracked.obj,
+            message,
+            extra={"k8s_namespace": tracked.obj.namespace, "k8s_name": tracked.obj.name},
+        )
+
+    async def rewrite(self, tracked: Tracked) -> bool:
+        """Write the request's status as it is, with conditions brought up to date (a review
+        recorded meanwhile)."""
+        status = tracked.status
+        return await self.write(tracked, status.phase, status.reason, status.message)
 
     def observed(self, tracked: Tracked, ports: Sequence[int], open_ports: Iterable[int]) -> None:
         self.open_ports.observed(

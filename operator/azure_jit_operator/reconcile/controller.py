@@ -126,6 +126,7 @@ class Controller:
             self.open_ports.forget(tracked.ref)
             if tracked.revoke is not None and not tracked.revoke.done():
                 tracked.revoke.set_exception(StillOpenError("the operator paused for a peer"))
+        self.ctx.unreviewed.forget_all()
         self.cache.clear()
         self.queue.clear()
         self._policies.forget()
@@ -209,6 +210,7 @@ class Controller:
             tracked = self.cache.remove_request(key)
             if tracked is not None:
                 self.open_ports.forget(tracked.ref)
+                self.ctx.unreviewed.forget(tracked.ref)
                 self.queue.discard(request_queue_key(*key))
             return
         tracked = self.cache.put_request(body, now=self.rt.clock.now())

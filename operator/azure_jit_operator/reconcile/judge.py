@@ -6,13 +6,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from azure_jit_operator.domain.approvals import ApprovalMode, approval_verdict, parse_records
 from azure_jit_operator.domain.azure_policy import policy_resource_id, vm_resource_id
+from azure_jit_operator.domain.break_glass import EMERGENCY_APPROVAL_REASON, check_emergency
 from azure_jit_operator.domain.conditions import FALSE, TRUE, Condition
-from azure_jit_operator.domain.request_rules import check_request, policy_not_found
-from azure_jit_operator.domain.specs import JitPolicySpec, SpecError, parse_request_spec
+from azure_jit_operator.domain.extension import Link, NotYet, Predecessor, check_extension
+from azure_jit_operator.domain.request_rules import Denial, check_request, policy_not_found
+from azure_jit_operator.domain.specs import (
+    JitAccessRequestSpec,
+    JitPolicySpec,
+    SpecError,
+    parse_request_spec,
+)
 from azure_jit_operator.reconcile.objects import ObjectView
 from azure_jit_operator.reconcile.tracked import Binding
 
@@ -34,6 +41,25 @@ class PolicyView:
 
 
 PolicyLookup = Callable[[str, str], PolicyView | None]
+
+
+class ChainLookup(Protocol):
+    """What judging an extension reads of the other requests (the controller's cache)."""
+
+    def predecessor(self, namespace: str, name: str) -> Predecessor | None: ...
+
+    def first_extension(self, namespace: str, name: str) -> str | None: ...
+
+
+class _NoChains:
+    def predecessor(self, namespace: str, name: str) -> Predecessor | None:
+        return None
+
+    def first_extension(self, namespace: str, name: str) -> str | None:
+        return None
+
+
+NO_CHAINS: ChainLookup = _NoChains()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,41 +88,59 @@ class Ready:
 Verdict = Denied | Wait | Ready
 
 
-def judge(  # noqa: PLR0911 - one verdict per rule, in the order a person checks them
+# Break-glass skips approval; the ReviewRequired condition is set once it opens.
+BREAK_GLASS_APPROVED = Condition(
+    "Approved",
+    TRUE,
+    EMERGENCY_APPROVAL_REASON,
+    "emergency request: opens without approval under the policy's spec.breakGlass",
+)
+
+
+def _extension(
+    spec: JitAccessRequestSpec,
     obj: ObjectView,
+    policy: PolicyView,
+    chains: ChainLookup,
     *,
+    now: datetime,
+) -> Link | Denied | Wait | None:
+    """An extension's link to its predecessor, or why it cannot open (None: no extension)."""
+    if not spec.extends or policy.spec is None:
+        return None
+    judged = check_extension(
+        spec,
+        chains.predecessor(obj.namespace, spec.extends),
+        policy.spec,
+        request_name=obj.name,
+        first_extension=chains.first_extension(obj.namespace, spec.extends),
+        now=now,
+    )
+    if isinstance(judged, Denial):
+        return Denied(judged.reason, judged.message, policy.name)
+    if isinstance(judged, NotYet):
+        return Wait(judged.reason, judged.message, now + timedelta(seconds=2))
+    return judged
+
+
+def _approval(  # noqa: PLR0911 - one outcome per approval rule
+    spec: JitAccessRequestSpec,
+    obj: ObjectView,
+    policy: PolicyView,
     live_status: Mapping[str, Any],
-    finalized: bool,
-    first_seen: datetime,
-    policies: PolicyLookup,
+    *,
     webhooks: str,
     now: datetime,
-) -> Verdict:
-    try:
-        spec = parse_request_spec(obj.spec)
-    except SpecError as exc:
-        return Denied("InvalidSpec", str(exc), UNKNOWN_POLICY)
-    policy = policies(obj.namespace, spec.policy_name)
-    if policy is None:
-        if now - obj.created < POLICY_GRACE:
-            return Wait(
-                "WaitingForPolicy",
-                f"JitPolicy {spec.policy_name!r} not found yet; waiting briefly",
-                now + timedelta(seconds=2),
-            )
-        missing = policy_not_found(spec.policy_name, obj.namespace)
-        return Denied(missing.reason, missing.message, UNKNOWN_POLICY)
-    if policy.spec is None or not policy.ready:
-        return Wait(
-            "WaitingForPolicy",
-            f"JitPolicy {policy.name!r} is not Ready ({policy.ready_message}); "
-            "the request opens once the policy is in Azure",
-            now + timedelta(seconds=5),
+) -> tuple[Condition, ...] | Denied | Wait:
+    """The Approved condition(s) a request opens with, or why it may not open (yet)."""
+    assert policy.spec is not None
+    if spec.emergency:
+        refusal = check_emergency(
+            spec.duration, policy.spec.break_glass, policy_name=policy.name, webhooks=webhooks
         )
-    denial = check_request(spec, policy.spec, policy_name=policy.name)
-    if denial is not None:
-        return Denied(denial.reason, denial.message, policy.name)
-    approval: tuple[Condition, ...] = ()
+        if refusal is not None:
+            return Denied(refusal.reason, refusal.message, policy.name)
+        return (BREAK_GLASS_APPROVED,)  # ReviewRequired is its price
     if policy.spec.approval.mode is ApprovalMode.MANUAL:
         if webhooks == "off":
             # Without the admission webhooks nobody vouches for spec.requester or for the
@@ -132,7 +176,51 @@ def judge(  # noqa: PLR0911 - one verdict per rule, in the order a person checks
                 min(deadline, now + timedelta(seconds=2)),
                 (condition,),
             )
-        approval = (condition,)
+        return (condition,)
+    return ()
+
+
+def judge(  # noqa: PLR0911 - one verdict per rule, in the order a person checks them
+    obj: ObjectView,
+    *,
+    live_status: Mapping[str, Any],
+    finalized: bool,
+    first_seen: datetime,
+    policies: PolicyLookup,
+    webhooks: str,
+    now: datetime,
+    chains: ChainLookup = NO_CHAINS,
+) -> Verdict:
+    try:
+        spec = parse_request_spec(obj.spec)
+    except SpecError as exc:
+        return Denied("InvalidSpec", str(exc), UNKNOWN_POLICY)
+    policy = policies(obj.namespace, spec.policy_name)
+    if policy is None:
+        if now - obj.created < POLICY_GRACE:
+            return Wait(
+                "WaitingForPolicy",
+                f"JitPolicy {spec.policy_name!r} not found yet; waiting briefly",
+                now + timedelta(seconds=2),
+            )
+        missing = policy_not_found(spec.policy_name, obj.namespace)
+        return Denied(missing.reason, missing.message, UNKNOWN_POLICY)
+    if policy.spec is None or not policy.ready:
+        return Wait(
+            "WaitingForPolicy",
+            f"JitPolicy {policy.name!r} is not Ready ({policy.ready_message}); "
+            "the request opens once the policy is in Azure",
+            now + timedelta(seconds=5),
+        )
+    denial = check_request(spec, policy.spec, policy_name=policy.name)
+    if denial is not None:
+        return Denied(denial.reason, denial.message, policy.name)
+    link = _extension(spec, obj, policy, chains, now=now)
+    if not isinstance(link, Link | None):
+        return link
+    approval = _approval(spec, obj, policy, live_status, webhooks=webhooks, now=now)
+    if not isinstance(approval, tuple):
+        return approval
     if not finalized:
         # kopf adds its finalizer when it first handles the object. Open nothing before it is
         # there: a deletion in between would skip the early close. Say so only if it lasts.
@@ -162,6 +250,7 @@ def judge(  # noqa: PLR0911 - one verdict per rule, in the order a person checks
             ),
             target=target,
             spec=spec,
+            extension=link,
         ),
         approval,
     )

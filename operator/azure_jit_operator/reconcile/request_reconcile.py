@@ -8,10 +8,12 @@ import logging
 from dataclasses import replace
 from datetime import datetime
 
+from azure_jit_operator.domain.break_glass import parse_reviews
 from azure_jit_operator.domain.conditions import find
 from azure_jit_operator.domain.lifecycle import Phase
 from azure_jit_operator.domain.request_status import CLOSED, RequestStatus
 from azure_jit_operator.domain.timestamps import parse_timestamp
+from azure_jit_operator.reconcile import emergency_reviews
 from azure_jit_operator.reconcile.context import Context, vm_queue_key
 from azure_jit_operator.reconcile.judge import Denied, Ready, Wait, judge
 from azure_jit_operator.reconcile.tracked import RequestKey, Tracked
@@ -50,6 +52,7 @@ class RequestReconciler:
             policies=self.ctx.cache.policy,
             webhooks=rt.settings.webhooks,
             now=now,
+            chains=self.ctx.cache,
         )
         if isinstance(verdict, Denied):
             tracked.binding = None
@@ -82,8 +85,17 @@ class RequestReconciler:
         return None
 
     async def _terminal(self, tracked: Tracked) -> datetime | None:
+        if emergency_reviews.stale(tracked):
+            await self.ctx.rewrite(tracked)  # a review arrived after it finished
+        if emergency_reviews.awaiting_review(tracked):
+            # An unreviewed break-glass request is kept past its TTL: its review is the
+            # point of letting it skip approval. The review's watch event brings it back.
+            return None
         status = tracked.status
         finished = status.closed_at or _ready_since(status) or tracked.obj.created
+        reviewed = _reviewed_at(tracked)
+        if reviewed is not None:
+            finished = max(finished, reviewed)  # the TTL runs from the review, too
         deadline = finished + self.ctx.rt.settings.terminal_ttl
         if self.ctx.rt.clock.now() < deadline:
             return deadline
@@ -108,6 +120,13 @@ class RequestReconciler:
             )
         if not tracked.revoke.done():
             tracked.revoke.set_result(message)
+
+
+def _reviewed_at(tracked: Tracked) -> datetime | None:
+    if not emergency_reviews.is_emergency(tracked):
+        return None
+    times = [r.time for r in parse_reviews(tracked.obj.status.get("reviews")) if r.time]
+    return min(times) if times else None
 
 
 def _ready_since(status: RequestStatus) -> datetime | None:

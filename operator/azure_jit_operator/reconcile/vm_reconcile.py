@@ -46,7 +46,13 @@ from azure_jit_operator.domain.request_status import CLOSED, OPEN, AzureRecord, 
 from azure_jit_operator.domain.specs import AzureTarget
 from azure_jit_operator.domain.timestamps import format_timestamp
 from azure_jit_operator.metrics import CLOSE_LAG_SECONDS, REQUEST_OPEN_SECONDS
-from azure_jit_operator.reconcile import port_ops
+from azure_jit_operator.reconcile import emergency_reviews, port_ops
+from azure_jit_operator.reconcile.chains import (
+    announce_emergency,
+    chain_fields,
+    extension_note,
+    link_predecessor,
+)
 from azure_jit_operator.reconcile.context import (
     Context,
     close_queue_key,
@@ -247,6 +253,9 @@ class _Pass:
                 reinitiate.append(tracked)
         for tracked in verifying:
             await self._verify(tracked)
+        for tracked in active:
+            if emergency_reviews.stale(tracked):
+                await self.ctx.rewrite(tracked)  # a review was recorded
         self._schedule_checks(active, verifying)
         try:
             if openers or reinitiate:
@@ -480,6 +489,7 @@ class _Pass:
             assert expires is not None
             held = self._claims(excluding=[tracked])
             note = _handover_note(held, tracked.claims(), now=closed, next_up=self._waiting())
+            note += extension_note(self.ctx, tracked)
             vm_name = str(tracked.obj.spec.get("virtualMachine", ""))
             await self.ctx.write(
                 tracked,
@@ -551,6 +561,8 @@ class _Pass:
         ):
             return True
         REQUEST_OPEN_SECONDS.observe(max(0.0, (self.now - tracked.obj.created).total_seconds()))
+        announce_emergency(self.ctx, tracked, expires)
+        await link_predecessor(self.ctx, tracked)
         self.ctx.observed(tracked, ports, served)
         tracked.verified_at = self.now
         # Until the NSG has shown every port, look again soon rather than a drift later.
@@ -712,6 +724,7 @@ class _Pass:
                 policies=self.ctx.cache.policy,
                 webhooks=self.rt.settings.webhooks,
                 now=now,
+                chains=self.ctx.cache,
             )
             if not isinstance(verdict, Ready) or verdict.binding.vm_id.lower() != self.vm_id:
                 tracked.binding = None  # back to its own reconcile, which says why
@@ -731,6 +744,11 @@ class _Pass:
             return None
         if _has_intent(tracked) and tracked.status.expires_at is not None:
             return port_ops.claims_of(tracked.ref, wanted, tracked.status.expires_at)
+        link = tracked.binding.extension if tracked.binding else None
+        if link is not None:
+            # An extension shares its predecessor's grant from now on and ends where the
+            # chain does: the predecessor's expiry then finds the port still claimed.
+            return port_ops.claims_of(tracked.ref, wanted, link.ends_at)
         start = now.replace(microsecond=0)
         return port_ops.claims_of(tracked.ref, wanted, start + spec.duration)
 
@@ -766,6 +784,7 @@ class _Pass:
                 start = tracked.status.start_time if _has_intent(tracked) else None
                 start = start or self.now.replace(microsecond=0)
                 vm_name = str(tracked.obj.spec.get("virtualMachine", ""))
+                chain = chain_fields(tracked)
                 intents.append(
                     self.ctx.write(
                         tracked,
@@ -779,6 +798,7 @@ class _Pass:
                         ),
                         start_time=start,
                         expires_at=mine[0].expires_at,
+                        **chain,
                     )
                 )
             # The intent lands in Kubernetes before the initiate reaches Azure.

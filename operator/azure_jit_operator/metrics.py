@@ -94,3 +94,20 @@ RECONCILE_ERRORS_TOTAL = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+REQUESTS_AWAITING_APPROVAL = Gauge(
+    f"{PREFIX}_requests_awaiting_approval",
+    "JitAccessRequests waiting for an approver (Pending, reason WaitingForApproval), by "
+    "namespace and JitPolicy; absent when none is, and on a standby replica. Drives the "
+    "AzureJitRequestAwaitingApproval alert that tells approvers.",
+    ["namespace", "policy"],
+    registry=REGISTRY,
+)
+APPROVAL_NOTIFICATIONS_TOTAL = Counter(
+    f"{PREFIX}_approval_notifications_total",
+    "Approver notifications (spec.approval.notify webhook posts) by outcome: sent; retried "
+    "(the webhook failed or timed out, tried again with back-off); misconfigured (the Secret "
+    "or its key is missing, or the URL is not https/http); gave_up (still failing when the "
+    "request stopped waiting).",
+    ["namespace", "policy", "outcome"],
+    registry=REGISTRY,
+)

@@ -62,8 +62,9 @@ class Cache:
         decoded = ObjectView.decode("JitAccessRequest", body)
         # Kept per request for as long as it lives: only what the reconciles read (the status
         # they wrote is the recorder's; of the live one only approvers' decisions matter).
-        approvals = decoded.status.get("approvals")
-        obj = replace(decoded, annotations={}, status={"approvals": approvals} if approvals else {})
+        # ``approval`` holds what the operator recorded about them (audit cursor, notified).
+        kept = {k: decoded.status[k] for k in ("approvals", "approval") if decoded.status.get(k)}
+        obj = replace(decoded, annotations={}, status=kept)
         key = (obj.namespace, obj.name)
         version = _version(body)
         known = self.requests.get(key)

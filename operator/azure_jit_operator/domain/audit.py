@@ -15,8 +15,8 @@ a discriminator), so a collector can drop a duplicate should one ever be emitted
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -103,7 +103,11 @@ class AuditRecord:
     time: datetime
     reason: str
     message: str
+    # Distinguishes records of one action on one object (an approval's index, an extension's
+    # number); part of the deterministic id.
     discriminator: str = "0"
+    # Facts of this action only (extended: previousExpiresAt, expiresAt; reviewed: ...).
+    details: Mapping[str, str | int | float | bool | Sequence[str]] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -151,6 +155,10 @@ class AuditRecord:
             body["requester"] = Actor.user(f.requester.username, f.requester.groups).to_dict()
         if f.justification:
             body["justification"] = f.justification
+        if self.details:
+            body["details"] = {
+                k: list(v) if isinstance(v, (list, tuple)) else v for k, v in self.details.items()
+            }
         return body
 
 

@@ -49,6 +49,16 @@ def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
+def store_webhook_url(control_plane: ControlPlane, namespace: str, url: str) -> None:
+    with control_plane.api_client() as api:
+        k8s.CoreV1Api(api).create_namespaced_secret(
+            namespace,
+            k8s.V1Secret(
+                metadata=k8s.V1ObjectMeta(name="azure-jit-notify"), string_data={"slack": url}
+            ),
+        )
+
+
 def test_each_waiting_request_is_announced_once_through_failures_and_a_restart(
     control_plane: ControlPlane, emulator_endpoint: EmulatorEndpoint, namespace: str
 ) -> None:
@@ -58,14 +68,7 @@ def test_each_waiting_request_is_announced_once_through_failures_and_a_restart(
         LogWatch() as logs,
         AuditLog() as audit,
     ):
-        with control_plane.api_client() as api:
-            k8s.CoreV1Api(api).create_namespaced_secret(
-                namespace,
-                k8s.V1Secret(
-                    metadata=k8s.V1ObjectMeta(name="azure-jit-notify"),
-                    string_data={"slack": receiver.url},
-                ),
-            )
+        store_webhook_url(control_plane, namespace, receiver.url)
         with webhooks_world(
             control_plane, emulator_endpoint, namespace, manifests=rbac(namespace)
         ) as world:
@@ -144,3 +147,31 @@ def test_each_waiting_request_is_announced_once_through_failures_and_a_restart(
         assert f"127.0.0.1:{receiver.port}" not in content, f"the webhook address is in {where}"
     failed = next(e for e in events if e["reason"] == "NotifyFailed")
     assert "HTTP 500" in failed["message"]
+
+
+def test_a_webhook_that_never_answers_holds_no_request_back(
+    control_plane: ControlPlane, emulator_endpoint: EmulatorEndpoint, namespace: str
+) -> None:
+    with webhook_receiver(hang=True) as receiver:
+        store_webhook_url(control_plane, namespace, receiver.url)
+        with webhooks_world(
+            control_plane, emulator_endpoint, namespace, manifests=rbac(namespace)
+        ) as world:
+            world.apply(notifying_policy())
+            world.wait_policy_ready("web-admins")
+            ask(world, "ssh")
+            wait_for(lambda: receiver.attempts == 1 or None, timeout=15, what="a post to hang")
+            code, out = admission.decide_as(
+                world.control_plane,
+                namespace,
+                "bob",
+                "ssh",
+                decision="Approved",
+                now=world.now(),
+                current=world.status("JitAccessRequest", "ssh").get("approvals"),
+            )
+            assert code == 0, out
+            # The post still hangs (its timeout is 10 s); the request opens meanwhile.
+            world.wait_phase("ssh", "Active", timeout=8)
+            assert receiver.accepted == []
+            assert not world.status("JitAccessRequest", "ssh").get("approval", {}).get("notifiedAt")

@@ -1,5 +1,6 @@
 """A chat webhook for tests: a real aiohttp server on 127.0.0.1, in a thread with its own event
-loop, that records every JSON POST and answers the first ``fail_first`` of them with 500."""
+loop, that records every JSON POST and answers the first ``fail_first`` of them with 500 (or,
+with ``hang``, never answers until it is stopped)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from aiohttp import web
 
 
 class WebhookReceiver:
-    def __init__(self, *, fail_first: int = 0) -> None:
+    def __init__(self, *, fail_first: int = 0, hang: bool = False) -> None:
         self.fail_first = fail_first
+        self.hang = hang
+        self._released: asyncio.Event | None = None
         # A Slack-like secret path: whoever knows the URL may post, so it must never leak.
         self.token = f"T0000/B0000/{secrets.token_hex(12)}"
         self.port = 0
@@ -46,12 +49,17 @@ class WebhookReceiver:
         body = await request.json()
         with self._lock:
             self._attempts.append(body)
+        if self.hang and self._released is not None:
+            await self._released.wait()
+            return web.Response(status=503)
+        with self._lock:
             failing = len(self._attempts) <= self.fail_first
             if not failing:
                 self._accepted.append(body)
         return web.Response(status=500 if failing else 200, text="error" if failing else "ok")
 
     async def _start(self) -> None:
+        self._released = asyncio.Event()
         app = web.Application()
         app.router.add_post("/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
@@ -63,6 +71,8 @@ class WebhookReceiver:
         self.port = int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
 
     async def _stop(self) -> None:
+        if self._released is not None:
+            self._released.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -78,8 +88,8 @@ class WebhookReceiver:
 
 
 @contextmanager
-def webhook_receiver(*, fail_first: int = 0) -> Iterator[WebhookReceiver]:
-    receiver = WebhookReceiver(fail_first=fail_first)
+def webhook_receiver(*, fail_first: int = 0, hang: bool = False) -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver(fail_first=fail_first, hang=hang)
     receiver.start()
     try:
         yield receiver

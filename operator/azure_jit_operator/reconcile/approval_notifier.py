@@ -74,6 +74,12 @@ class ApprovalNotifier:
     async def run(self) -> None:
         await self.queue.run(self._notify, workers=WORKERS)
 
+    def forget(self, key: RequestKey, uid: str) -> None:
+        """The request is gone: nothing more to post, nothing to remember."""
+        self.queue.discard(key)
+        self._sent.pop(uid, None)
+        self._failing.discard(uid)
+
     def clear(self) -> None:
         """The controller paused for a peer: that peer notifies from now on."""
         self.queue.clear()
@@ -133,7 +139,7 @@ class ApprovalNotifier:
             )
         except Gone:
             return None
-        # Kept until the request goes: the watch event with notifiedAt may lag this write.
+        # _sent keeps the uid until the request goes: the watch event may lag this write.
         return None
 
     def _required(self, key: RequestKey) -> int:

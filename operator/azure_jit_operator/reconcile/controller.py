@@ -228,7 +228,7 @@ class Controller:
                 self.open_ports.forget(tracked.ref)
                 self.ctx.awaiting.forget(tracked.ref)
                 self.queue.discard(request_queue_key(*key))
-                self.notifier.queue.discard(key)
+                self.notifier.forget(key, tracked.obj.uid)
             return
         tracked = self.cache.put_request(body, now=self.rt.clock.now())
         if tracked is not None:

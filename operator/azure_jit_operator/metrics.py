@@ -135,3 +135,21 @@ EMERGENCY_REQUESTS_UNREVIEWED = Gauge(
     ["namespace", "policy"],
     registry=REGISTRY,
 )
+REQUESTS_AWAITING_APPROVAL = Gauge(
+    f"{PREFIX}_requests_awaiting_approval",
+    "JitAccessRequests waiting for an approver (Pending, reason WaitingForApproval), by "
+    "namespace and JitPolicy; absent when none is, and on a standby replica. Drives the "
+    "AzureJitRequestAwaitingApproval alert that tells approvers.",
+    ["namespace", "policy"],
+    registry=REGISTRY,
+)
+APPROVAL_NOTIFICATIONS_TOTAL = Counter(
+    f"{PREFIX}_approval_notifications_total",
+    "Approver notifications (spec.approval.notify webhook posts) by outcome: sent; retried "
+    "(5xx, 408, 429, timeout or no connection: tried again with back-off); rejected (another "
+    "4xx: tried again too, the URL may be fixed); misconfigured (the Secret or its key is "
+    "missing or unreadable, or holds no http(s) URL); gave_up (still failing when the request "
+    "stopped waiting).",
+    ["namespace", "policy", "outcome"],
+    registry=REGISTRY,
+)

@@ -158,6 +158,13 @@ def _add_vm(name: str) -> Callable[[Manifest], None]:
     return change
 
 
+def _notify(name: str = "azure-jit-notify", key: str | None = "slack") -> dict[str, Any]:
+    ref: dict[str, Any] = {"name": name}
+    if key is not None:
+        ref["key"] = key
+    return {"mode": "Manual", "notify": {"webhook": {"secretKeyRef": ref}}}
+
+
 def _both(*changes: Callable[[Manifest], None]) -> Callable[[Manifest], None]:
     def change(manifest: Manifest) -> None:
         for one in changes:
@@ -539,6 +546,24 @@ INVALID = [
         _policy,
         _set(breakGlass={}),
         "spec.breakGlass.maxDuration: Required value",
+    ),
+    Invalid(
+        "approvers' webhook URL in a Secret the operator may not read",
+        _policy,
+        _set(approval=_notify(name="slack-webhook")),
+        "must be azure-jit-notify: the operator may read only the Secret of that name",
+    ),
+    Invalid(
+        "notifying approvers under a policy that asks nobody to approve",
+        _policy,
+        _set(approval={**_notify(), "mode": "Automatic"}),
+        "notify tells approvers, so it needs mode: Manual",
+    ),
+    Invalid(
+        "a notify without the Secret key that holds the URL",
+        _policy,
+        _set(approval=_notify(key=None)),
+        "spec.approval.notify.webhook.secretKeyRef.key: Required value",
     ),
 ]
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from azure_jit_operator.domain.approvals import ApprovalMode, ApprovalPolicy, Requester
 from azure_jit_operator.domain.durations import DurationError, parse_kube_duration
+from azure_jit_operator.domain.notify import NotifySpecError, parse_notify
 from azure_jit_operator.domain.prefixes import ANY, PrefixError, SourcePrefix, parse_azure_source
 
 MIN_MAX_ACCESS = timedelta(minutes=5)
@@ -206,7 +207,11 @@ def _parse_approval(raw: object) -> ApprovalPolicy:
     )
     if not timedelta(minutes=1) <= timeout <= timedelta(hours=168):
         raise SpecError("spec.approval.timeout", "must lie between 1m and 168h")
-    return ApprovalPolicy(mode=mode, required=required, timeout=timeout)
+    try:
+        notify = parse_notify(approval.get("notify"))
+    except NotifySpecError as exc:
+        raise SpecError("spec.approval.notify", str(exc)) from None
+    return ApprovalPolicy(mode=mode, required=required, timeout=timeout, notify=notify)
 
 
 def _parse_selector(raw: object) -> VmSelector:

@@ -23,8 +23,9 @@ from azure_jit_operator.reconcile.tracked import RequestKey, Tracked, VmKey
 
 FINALIZER = "azurejit.dev/finalizer"
 # Written by others than the operator's reconciles (approvers, reviewers) or by a separate
-# patch (extendedBy): the only parts of a watched status the cache keeps.
-KEPT_STATUS = ("approvals", "reviews", "extendedBy")
+# patch (extendedBy, and ``approval``: the audit cursor and when approvers were notified):
+# the only parts of a watched status the cache keeps.
+KEPT_STATUS = ("approvals", "reviews", "extendedBy", "approval")
 # Extensions in these phases no longer hold their predecessor's one extension slot.
 _GAVE_UP = frozenset({Phase.DENIED, Phase.FAILED, Phase.REVOKED})
 

@@ -13,6 +13,8 @@ from azure_jit_operator.azure.errors import AzureError, classify
 from azure_jit_operator.domain.lifecycle import Phase
 from azure_jit_operator.metrics import RECONCILE_ERRORS_TOTAL
 from azure_jit_operator.reconcile import emergency_reviews
+from azure_jit_operator.reconcile.approval_notifier import ApprovalNotifier
+from azure_jit_operator.reconcile.awaiting_approval import WAITING_FOR_APPROVAL, AwaitingApproval
 from azure_jit_operator.reconcile.cache import Cache
 from azure_jit_operator.reconcile.emergency_reviews import UnreviewedEmergencies
 from azure_jit_operator.reconcile.judge import UNKNOWN_POLICY
@@ -67,6 +69,8 @@ class Context:
     open_ports: OpenPorts
     queue: WorkQueue[QueueKey]
     unreviewed: UnreviewedEmergencies = field(default_factory=UnreviewedEmergencies)
+    awaiting: AwaitingApproval = field(default_factory=AwaitingApproval)
+    notifier: ApprovalNotifier | None = None  # spec.approval.notify; its own queue
 
     def route(self, tracked: Tracked) -> QueueKey:
         """The key whose reconcile looks after this request now: its VM's once it has Azure
@@ -84,6 +88,11 @@ class Context:
 
     def enqueue(self, tracked: Tracked) -> None:
         self.queue.add(self.route(tracked))
+
+    def required_approvals(self, tracked: Tracked) -> int:
+        named = str(tracked.obj.spec.get("policyName", ""))
+        policy = self.cache.policy(tracked.obj.namespace, named)
+        return policy.spec.approval.required if policy and policy.spec else 1
 
     def policy_label(self, tracked: Tracked) -> str:
         """Metric labels carry only names of JitPolicies that exist, never a user's typo."""
@@ -114,14 +123,26 @@ class Context:
             extra = (*(c for c in extra if c.type != review.type), review)
         changes["extra"] = extra
         reviewed_before = emergency_reviews.reviewed(tracked)
+        label = policy or self.policy_label(tracked)
         try:
             await tracked.recorder.write(
-                phase, reason, message, policy=policy or self.policy_label(tracked), **changes
+                phase,
+                reason,
+                message,
+                policy=label,
+                required_approvals=self.required_approvals(tracked),
+                **changes,
             )
         except Stop:
             return False
         if not reviewed_before and emergency_reviews.reviewed(tracked):
             self._announce_review(tracked)
+        self.awaiting.update(
+            tracked.ref,
+            namespace=tracked.obj.namespace,
+            policy=label,
+            waiting=phase is Phase.PENDING and reason == WAITING_FOR_APPROVAL,
+        )
         if phase is Phase.PENDING:
             self.open_ports.waiting(
                 tracked.ref,

@@ -21,6 +21,7 @@ from typing import Any
 
 from azure_jit_operator.domain.lifecycle import Phase
 from azure_jit_operator.kube.api import POLICIES, REQUESTS
+from azure_jit_operator.reconcile.approval_notifier import ApprovalNotifier
 from azure_jit_operator.reconcile.cache import Cache
 from azure_jit_operator.reconcile.context import (
     Context,
@@ -69,6 +70,9 @@ class Controller:
         self.cache = Cache(rt)
         self.queue: WorkQueue[QueueKey] = WorkQueue(rt.clock)
         self.ctx = Context(rt, self.cache, open_ports, self.queue)
+        self.notifier = ApprovalNotifier(rt, self.cache)
+        self.ctx.notifier = self.notifier
+        self._notifying: asyncio.Task[None] | None = None
         self._requests = RequestReconciler(self.ctx)
         self._vms = VmReconciler(self.ctx)
         self._policies = PolicyReconciler(rt, self.cache)
@@ -114,6 +118,10 @@ class Controller:
                 self.queue.run(self._reconcile, workers=self._workers),
                 context=self._kopf_context,
             )
+            # Approvers' notifications run apart: a slow webhook holds back no reconcile.
+            self._notifying = asyncio.get_running_loop().create_task(
+                self.notifier.run(), context=self._kopf_context
+            )
 
     async def pause(self) -> None:
         """Stop acting and forget everything (a peer is active and may change any status)."""
@@ -130,12 +138,21 @@ class Controller:
         self.cache.clear()
         self.queue.clear()
         self._policies.forget()
+        self.notifier.clear()
+        self.ctx.awaiting.clear()
 
     async def stop(self) -> None:
         self._active = False
         await self._stop_workers()
+        await self.notifier.close()
 
     async def _stop_workers(self) -> None:
+        notifying, self._notifying = self._notifying, None
+        if notifying is not None:
+            # A notification in flight is only a message: it is retried after a restart.
+            notifying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await notifying
         running, self._running = self._running, None
         if running is None:
             return
@@ -211,7 +228,9 @@ class Controller:
             if tracked is not None:
                 self.open_ports.forget(tracked.ref)
                 self.ctx.unreviewed.forget(tracked.ref)
+                self.ctx.awaiting.forget(tracked.ref)
                 self.queue.discard(request_queue_key(*key))
+                self.notifier.forget(key, tracked.obj.uid)
             return
         tracked = self.cache.put_request(body, now=self.rt.clock.now())
         if tracked is not None:

@@ -11,9 +11,11 @@ from datetime import datetime
 from azure_jit_operator.domain.break_glass import parse_reviews
 from azure_jit_operator.domain.conditions import find
 from azure_jit_operator.domain.lifecycle import Phase
+from azure_jit_operator.domain.notify import NotifyTarget
 from azure_jit_operator.domain.request_status import CLOSED, RequestStatus
 from azure_jit_operator.domain.timestamps import parse_timestamp
 from azure_jit_operator.reconcile import emergency_reviews
+from azure_jit_operator.reconcile.awaiting_approval import WAITING_FOR_APPROVAL
 from azure_jit_operator.reconcile.context import Context, vm_queue_key
 from azure_jit_operator.reconcile.judge import Denied, Ready, Wait, judge
 from azure_jit_operator.reconcile.tracked import RequestKey, Tracked
@@ -75,6 +77,8 @@ class RequestReconciler:
                     tracked, Phase.PENDING, verdict.reason, verdict.message, extra=verdict.extra
                 )
                 tracked.finalizer_reported = verdict.reason == "WaitingForFinalizer"
+            if verdict.reason == WAITING_FOR_APPROVAL and self.ctx.notifier is not None:
+                self.ctx.notifier.want(tracked, self._notify_target(tracked))
             return verdict.again_at
         assert isinstance(verdict, Ready)
         tracked.binding = verdict.binding
@@ -83,6 +87,11 @@ class RequestReconciler:
         assert vm is not None
         self.ctx.queue.add(vm_queue_key(*vm))
         return None
+
+    def _notify_target(self, tracked: Tracked) -> NotifyTarget | None:
+        named = str(tracked.obj.spec.get("policyName", ""))
+        policy = self.ctx.cache.policy(tracked.obj.namespace, named)
+        return policy.spec.approval.notify if policy and policy.spec else None
 
     async def _terminal(self, tracked: Tracked) -> datetime | None:
         if emergency_reviews.stale(tracked):

@@ -117,3 +117,55 @@ def test_a_request_deleted_while_open_is_recorded_as_revoked_once(webhooks: JitW
     assert revoked["actor"]["type"] == "operator"
     assert revoked["reason"] == "Revoked"
     assert revoked["azure"]["initiationId"]
+
+
+def test_break_glass_its_review_and_an_extension_are_recorded_by_whoever_decided(
+    webhooks: JitWorld,
+) -> None:
+    policy = manual_policy(required=1)
+    policy["spec"]["breakGlass"] = {"maxDuration": "1h"}
+    emergency = request_manifest(
+        "glass", duration="30m", justification="INC-4712 outage: database down"
+    )
+    emergency["spec"]["emergency"] = True
+    with AuditLog() as log:
+        webhooks.apply(policy)
+        webhooks.wait_policy_ready("web-admins")
+        code, out = admission.create_as(
+            webhooks.control_plane, webhooks.namespace, "alice", emergency
+        )
+        assert code == 0, out
+        webhooks.wait_phase("glass", "Active")
+        wait_actions(log, "glass", ["requested", "opened", "emergency"])
+        code, out = admission.kubectl_as(
+            webhooks.control_plane,
+            webhooks.namespace,
+            "bob",
+            "patch",
+            "jitaccessrequest",
+            "glass",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            '{{"status": {{"reviews": [{{"user": "bob", "time": "{}"}}]}}}}'.format(
+                webhooks.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+            ),
+        )
+        assert code == 0, out
+        glass = wait_actions(log, "glass", ["requested", "opened", "emergency", "reviewed"])
+
+        more = request_manifest("glass-more", duration="15m", justification="INC-4712 still")
+        more["spec"]["extends"] = "glass"
+        code, out = admission.create_as(webhooks.control_plane, webhooks.namespace, "alice", more)
+        assert code == 0, out
+        decide(webhooks, "bob", "glass-more", "Approved")
+        webhooks.wait_phase("glass-more", "Active")
+        extension = wait_actions(log, "glass-more", ["requested", "approved", "opened", "extended"])
+    for record in (*glass, *extension):
+        assert schema_errors(record) == [], record
+    assert [(r["action"], r["actor"]["username"]) for r in glass[2:]] == [
+        ("emergency", "alice"),
+        ("reviewed", "bob"),
+    ]
+    extended = extension[3]
+    assert (extended["actor"]["username"], extended["details"]["follows"]) == ("alice", "glass")

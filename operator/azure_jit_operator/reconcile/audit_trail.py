@@ -11,13 +11,17 @@ that line; the records' ids are deterministic, so nothing else ever makes a dupl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from azure_jit_operator.audit import emit
 from azure_jit_operator.domain.approvals import Requester, parse_records
 from azure_jit_operator.domain.audit import (
+    Action,
+    Actor,
     AuditRecord,
+    Outcome,
     RequestFacts,
     decision_records,
     transition_records,
@@ -92,3 +96,31 @@ def write_records(
     )
     records += transition_records(before, after, facts=facts, operator=operator, now=now)
     return records
+
+
+def emit_decision(
+    obj: ObjectView,
+    status: RequestStatus,
+    action: Action,
+    *,
+    actor: Actor,
+    time: datetime,
+    reason: str,
+    message: str,
+    details: Mapping[str, str | int | float | bool | Sequence[str]] | None = None,
+) -> None:
+    """One record of a decision made outside the status write's own transition (an
+    extension taking over, a break-glass opening, a review), right after the write that
+    recorded it. One per object and action: the id is deterministic."""
+    emit(
+        AuditRecord(
+            action,
+            Outcome.SUCCESS,
+            actor,
+            request_facts(obj, status),
+            time,
+            reason,
+            message,
+            details=dict(details or {}),
+        )
+    )

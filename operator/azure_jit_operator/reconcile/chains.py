@@ -8,10 +8,12 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from azure_jit_operator.domain.audit import Action, Actor
 from azure_jit_operator.domain.lifecycle import Phase
 from azure_jit_operator.domain.timestamps import format_timestamp
 from azure_jit_operator.kube.api import Gone, ObjectRef
 from azure_jit_operator.metrics import EMERGENCY_REQUESTS_TOTAL
+from azure_jit_operator.reconcile.audit_trail import emit_decision
 from azure_jit_operator.reconcile.context import Context
 from azure_jit_operator.reconcile.emergency_reviews import is_emergency
 from azure_jit_operator.reconcile.tracked import Tracked
@@ -36,6 +38,23 @@ async def link_predecessor(ctx: Context, tracked: Tracked) -> None:
     predecessor_name = tracked.status.extends  # recorded with the extension's intent
     if not predecessor_name:
         return
+    spec = tracked.spec()
+    requester = spec.requester if spec else None
+    emit_decision(
+        tracked.obj,
+        tracked.status,
+        Action.EXTENDED,
+        actor=Actor.user(requester.username, requester.groups) if requester else Actor.user(""),
+        time=ctx.rt.clock.now(),
+        reason="Extended",
+        message=f"access of {predecessor_name} continues under {tracked.obj.name}",
+        details={"follows": predecessor_name}
+        | (
+            {"expiresAt": format_timestamp(tracked.status.expires_at)}
+            if tracked.status.expires_at
+            else {}
+        ),
+    )
     predecessor = ObjectRef(tracked.obj.ref.plural, tracked.obj.namespace, predecessor_name)
     try:
         await ctx.rt.kube.patch_status(predecessor, {"extendedBy": tracked.obj.name})
@@ -80,6 +99,17 @@ def announce_emergency(ctx: Context, tracked: Tracked, expires: datetime) -> Non
     EMERGENCY_REQUESTS_TOTAL.labels(
         namespace=tracked.obj.namespace, policy=ctx.policy_label(tracked)
     ).inc()
+    emit_decision(
+        tracked.obj,
+        tracked.status,
+        Action.EMERGENCY,
+        actor=Actor.user(spec.requester.username, spec.requester.groups)
+        if spec and spec.requester
+        else Actor.user(""),
+        time=ctx.rt.clock.now(),
+        reason=EMERGENCY_EVENT,
+        message=f"emergency access opened without approval until {format_timestamp(expires)}",
+    )
     log.warning(
         "%s: emergency access opened without approval (break-glass)",
         tracked.obj,

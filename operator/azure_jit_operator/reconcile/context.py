@@ -10,10 +10,13 @@ from datetime import datetime
 from typing import Any
 
 from azure_jit_operator.azure.errors import AzureError, classify
+from azure_jit_operator.domain.audit import Action, Actor
+from azure_jit_operator.domain.break_glass import parse_reviews
 from azure_jit_operator.domain.lifecycle import Phase
 from azure_jit_operator.metrics import RECONCILE_ERRORS_TOTAL
 from azure_jit_operator.reconcile import emergency_reviews
 from azure_jit_operator.reconcile.approval_notifier import ApprovalNotifier
+from azure_jit_operator.reconcile.audit_trail import emit_decision
 from azure_jit_operator.reconcile.awaiting_approval import WAITING_FOR_APPROVAL, AwaitingApproval
 from azure_jit_operator.reconcile.cache import Cache
 from azure_jit_operator.reconcile.emergency_reviews import UnreviewedEmergencies
@@ -161,6 +164,20 @@ class Context:
         condition = emergency_reviews.recorded(tracked)
         message = condition.message if condition else "reviewed"
         self.rt.post_event(tracked.obj.identity, "Normal", "Reviewed", message)
+        reviews = parse_reviews(tracked.obj.status.get("reviews"))
+        spec = tracked.spec()
+        requester = spec.requester.username if spec and spec.requester else ""
+        first = next((r for r in reviews if r.user and r.user != requester), None)
+        emit_decision(
+            tracked.obj,
+            tracked.status,
+            Action.REVIEWED,
+            actor=Actor.user(first.user if first else ""),
+            time=(first.time if first and first.time else self.rt.clock.now()),
+            reason="Reviewed",
+            message=message,
+            details={"review": first.comment} if first and first.comment else None,
+        )
         log.info(
             "%s: emergency access %s",
             tracked.obj,

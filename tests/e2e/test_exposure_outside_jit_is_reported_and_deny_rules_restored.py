@@ -23,6 +23,8 @@ POLICY = "db-admins"
 VM = "vm-db-01"  # no NIC NSG: its subnet's NSG is all that guards it
 SUBNET_NSG = "nsg-snet-db"
 DRIFT = timedelta(seconds=5)
+INTERNET_HOST = "203.0.113.9"
+VNET_HOST = "10.10.1.20"  # another subnet of vnet-web
 
 pytestmark = pytest.mark.parametrize(
     "operator_overrides", [{"drift_interval": DRIFT}], ids=["5s drift checks"]
@@ -81,10 +83,8 @@ def _gauge(jit: JitWorld, name: str) -> float | None:
     )
 
 
-def _firing(prometheus: PrometheusServer, alert: str, namespace: str) -> list[dict[str, Any]]:
-    return prometheus.query(
-        f'ALERTS{{alertname="{alert}",alertstate="firing",namespace="{namespace}",vm="{VM}"}}'
-    )
+def _reaches(jit: JitWorld, source: str) -> bool:
+    return jit.admin.can_reach(SUBSCRIPTION, RESOURCE_GROUP, VM, source=source, port=22)
 
 
 def test_a_customer_rule_that_opens_a_jit_port_is_reported_until_removed(
@@ -96,6 +96,7 @@ def test_a_customer_rule_that_opens_a_jit_port_is_reported_until_removed(
         jit.wait_policy_ready(POLICY)
         cond = _exposed(jit, "False", "OnlyJitAdmits")
         assert "reachable only through JIT grants" in cond["message"]
+        assert not _reaches(jit, INTERNET_HOST)
         assert _gauge(jit, "azure_jit_ports_exposed") == 0
 
         # Someone's "allow SSH from anywhere" above JIT's deny rule.
@@ -114,6 +115,8 @@ def test_a_customer_rule_that_opens_a_jit_port_is_reported_until_removed(
         assert ("allow-ssh-anywhere", "Internet") in rules
         assert all(a["nsg"].lower().endswith("/" + SUBNET_NSG) for a in port["admittedBy"])
         assert _gauge(jit, "azure_jit_ports_exposed_to_internet") == 1
+        # What the operator reports is what the emulated data plane does.
+        assert _reaches(jit, INTERNET_HOST)
         jit.wait_event(POLICY, "PortExposed")
         prometheus.wait_for(
             f'ALERTS{{alertname="AzureJitPortExposedToInternet",alertstate="firing",'
@@ -127,6 +130,7 @@ def test_a_customer_rule_that_opens_a_jit_port_is_reported_until_removed(
         ).result()
         _exposed(jit, "False", "OnlyJitAdmits")
         assert _gauge(jit, "azure_jit_ports_exposed_to_internet") == 0
+        assert not _reaches(jit, INTERNET_HOST)
         jit.wait_event(POLICY, "PortProtected")
         prometheus.wait_for(
             f'ALERTS{{alertname="AzureJitPortExposedToInternet",namespace="{jit.namespace}"}}',
@@ -152,6 +156,8 @@ def test_a_rule_that_admits_only_the_virtual_network_is_reported_as_such(
     assert {a["rule"] for a in port["admittedBy"]} == {"allow-ssh-from-vnet"}
     assert _gauge(jit, "azure_jit_ports_exposed") == 1
     assert _gauge(jit, "azure_jit_ports_exposed_to_internet") == 0
+    assert _reaches(jit, VNET_HOST)
+    assert not _reaches(jit, INTERNET_HOST)
     # Reported, never rewritten: the customer's rule is still there as they wrote it.
     kept = network.security_rules.get(RESOURCE_GROUP, SUBNET_NSG, "allow-ssh-from-vnet")
     props = kept.as_dict()["properties"]

@@ -28,8 +28,9 @@ class AzureAccess:
         self._vm_networks: dict[str, tuple[VmNetwork, datetime]] = {}
         self._resolving: dict[str, asyncio.Future[VmNetwork]] = {}
         # The last read of each NSG, and reads in flight that routine checks may share.
-        self._nsg_reads: dict[str, tuple[list[SecurityRuleView], datetime]] = {}
-        self._nsg_reading: dict[str, asyncio.Future[list[SecurityRuleView]]] = {}
+        # (rules, read at, write epoch at its start): shared only while no write happened.
+        self._nsg_reads: dict[str, tuple[list[SecurityRuleView], datetime, int]] = {}
+        self._nsg_reading: dict[str, tuple[asyncio.Future[list[SecurityRuleView]], int]] = {}
 
     async def vm_network(self, vm_id: str, *, now: datetime) -> VmNetwork:
         """The VM's NSGs and addresses, cached; concurrent callers for one VM (requests for
@@ -60,31 +61,32 @@ class AzureAccess:
         the same drift interval) a read at most that old, or one in flight, is shared, so
         each NSG is read once per interval however many checks look at it."""
         key = nsg_id.lower()
+        epoch = self.clients.writes.value
         if max_age > timedelta(0):
             last = self._nsg_reads.get(key)
-            if last is not None and now - last[1] <= max_age:
+            if last is not None and now - last[1] <= max_age and last[2] == epoch:
                 return last[0]
             pending = self._nsg_reading.get(key)
-            if pending is not None:
-                return await asyncio.shield(pending)
+            if pending is not None and pending[1] == epoch:
+                return await asyncio.shield(pending[0])
         read = asyncio.ensure_future(self.network.rules(nsg_id))
-        self._nsg_reading[key] = read
-        read.add_done_callback(lambda done: self._nsg_read(key, done, now))
+        self._nsg_reading[key] = (read, epoch)
+        read.add_done_callback(lambda done: self._nsg_read(key, done, now, epoch))
         return await asyncio.shield(read)
 
     def _nsg_read(
-        self, key: str, done: asyncio.Future[list[SecurityRuleView]], at: datetime
+        self, key: str, done: asyncio.Future[list[SecurityRuleView]], at: datetime, epoch: int
     ) -> None:
-        if self._nsg_reading.get(key) is done:
+        if (pending := self._nsg_reading.get(key)) is not None and pending[0] is done:
             del self._nsg_reading[key]
         if not done.cancelled() and done.exception() is None:
             last = self._nsg_reads.get(key)
             if last is None or last[1] <= at:
-                self._nsg_reads[key] = (done.result(), at)
+                self._nsg_reads[key] = (done.result(), at, epoch)
 
     async def close(self) -> None:
         for resolving in self._resolving.values():
             resolving.cancel()
-        for reading in self._nsg_reading.values():
+        for reading, _ in self._nsg_reading.values():
             reading.cancel()
         await self.clients.close()

@@ -24,7 +24,12 @@ from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.network.aio import NetworkManagementClient
 from azure.mgmt.security.aio import SecurityCenter
 
-from azure_jit_operator.azure.pipeline import ArmCallObserver, SubscriptionThrottle, ThrottleState
+from azure_jit_operator.azure.pipeline import (
+    ArmCallObserver,
+    SubscriptionThrottle,
+    ThrottleState,
+    WriteEpoch,
+)
 from azure_jit_operator.config import Settings
 from azure_jit_operator.domain.credentials import NamespaceCredential
 
@@ -73,6 +78,7 @@ class AzureClients:
         self._settings = settings
         self._credential = credential
         self._by_subscription: dict[str, SubscriptionClients] = {}
+        self.writes = WriteEpoch()  # every write of these clients, for cached reads
         # azure-core turns a CA-bundle path into a new SSLContext on every request, and
         # aiohttp pools connections per SSLContext: each ARM call would open (and keep) a
         # TLS connection of its own. One context, on the clients' own sessions, reuses them.
@@ -112,7 +118,10 @@ class AzureClients:
                 "retry_backoff_factor": 0.5,
                 "retry_backoff_max": 20,
                 "polling_interval": LRO_POLL_SECONDS,
-                "per_retry_policies": [SubscriptionThrottle(throttle), ArmCallObserver()],
+                "per_retry_policies": [
+                    SubscriptionThrottle(throttle),
+                    ArmCallObserver(self.writes),
+                ],
             }
             if self._ssl is not None:
                 session = aiohttp.ClientSession(

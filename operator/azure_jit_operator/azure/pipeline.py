@@ -60,12 +60,28 @@ def operation_of(method: str, url: str) -> str:
     return "Other"
 
 
+class WriteEpoch:
+    """Counts the ARM writes of one identity's clients, at their start and at their end, so
+    that a cached read can tell whether any write (a policy PUT, an initiate, a rule DELETE)
+    overlapped or followed it: such a read is never shared."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
 class ArmCallObserver(AsyncHTTPPolicy):  # type: ignore[type-arg]
+    def __init__(self, writes: WriteEpoch | None = None) -> None:
+        super().__init__()
+        self._writes = writes
+
     async def send(self, request: PipelineRequest[Any]) -> PipelineResponse[Any, Any]:
         http = request.http_request
         operation = operation_of(http.method, http.url)
         started = time.perf_counter()
         code = "error"
+        writing = self._writes is not None and http.method.upper() not in ("GET", "HEAD")
+        if writing and self._writes is not None:
+            self._writes.value += 1
         try:
             response = await self.next.send(request)
             code = str(response.http_response.status_code)
@@ -88,6 +104,8 @@ class ArmCallObserver(AsyncHTTPPolicy):  # type: ignore[type-arg]
             )
             return response
         finally:
+            if writing and self._writes is not None:
+                self._writes.value += 1
             AZURE_API_REQUESTS_TOTAL.labels(operation=operation, code=code).inc()
             AZURE_API_DURATION_SECONDS.labels(operation=operation).observe(
                 time.perf_counter() - started

@@ -56,13 +56,15 @@ def test_a_window_starts_at_the_cron_time_in_the_schedules_time_zone() -> None:
 
 def test_nothing_opens_before_the_first_start_and_the_next_look_is_at_it() -> None:
     decision = decide(parsed(), since=utc(2026, 12, 1, 7), now=utc(2026, 12, 1, 7, 30))
-    assert decision.open is None and decision.skipped is None
+    assert decision.open is None
+    assert decision.skipped is None
     assert decision.next_start == utc(2026, 12, 1, 8)
 
 
 def test_a_window_already_handled_does_not_open_again() -> None:
     decision = decide(parsed(), since=utc(2026, 12, 1, 8), now=utc(2026, 12, 1, 8, 30))
-    assert decision.open is None and decision.skipped is None
+    assert decision.open is None
+    assert decision.skipped is None
 
 
 def test_the_weekend_has_no_window() -> None:
@@ -125,7 +127,8 @@ def test_a_start_missed_by_more_than_the_starting_deadline_is_skipped() -> None:
     late = decide(schedule, since=utc(2026, 12, 1, 7), now=utc(2026, 12, 1, 8, 6))
     assert late.open is None
     assert late.skipped == Window(utc(2026, 12, 1, 8), utc(2026, 12, 1, 9))
-    assert "missed by 6m" in late.why and "startingDeadlineSeconds (300s)" in late.why
+    assert "missed by 6m" in late.why
+    assert "startingDeadlineSeconds (300s)" in late.why
     in_time = decide(schedule, since=utc(2026, 12, 1, 7), now=utc(2026, 12, 1, 8, 4))
     assert in_time.open == Window(utc(2026, 12, 1, 8), utc(2026, 12, 1, 9))
 

@@ -8,12 +8,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from azure_jit_operator.domain.approvals import ApprovalMode, approval_verdict, parse_records
+from azure_jit_operator.domain.approvals import (
+    ApprovalMode,
+    ApprovalVerdict,
+    approval_verdict,
+    parse_records,
+)
 from azure_jit_operator.domain.azure_policy import policy_resource_id, vm_resource_id
 from azure_jit_operator.domain.conditions import FALSE, TRUE, Condition
 from azure_jit_operator.domain.request_rules import check_request, policy_not_found
 from azure_jit_operator.domain.specs import JitPolicySpec, SpecError, parse_request_spec
 from azure_jit_operator.reconcile.objects import ObjectView
+from azure_jit_operator.reconcile.schedule_approval import ScheduleLookup, approval_from_schedule
 from azure_jit_operator.reconcile.tracked import Binding
 
 POLICY_GRACE = timedelta(seconds=30)  # a request may arrive just before its policy
@@ -21,6 +27,7 @@ POLICY_GRACE = timedelta(seconds=30)  # a request may arrive just before its pol
 # does not add a status write per request to its backlog; short enough to explain a real stall.
 FINALIZER_REPORT_AFTER = timedelta(minutes=2)
 UNKNOWN_POLICY = "<unknown>"
+_approved = ApprovalVerdict("approved", "ApprovedWithSchedule", "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +78,8 @@ def judge(  # noqa: PLR0911 - one verdict per rule, in the order a person checks
     policies: PolicyLookup,
     webhooks: str,
     now: datetime,
+    schedules: ScheduleLookup | None = None,
+    operator_user: str = "",
 ) -> Verdict:
     try:
         spec = parse_request_spec(obj.spec)
@@ -107,6 +116,17 @@ def judge(  # noqa: PLR0911 - one verdict per rule, in the order a person checks
                 "admission webhooks (AZURE_JIT_WEBHOOKS=managed or external; deploy/components)",
                 policy.name,
             )
+        by_schedule = (
+            approval_from_schedule(
+                obj,
+                spec,
+                policy.spec.approval,
+                schedules=schedules,
+                operator_user=operator_user,
+            )
+            if schedules is not None
+            else None
+        )
         verdict = approval_verdict(
             policy.spec.approval,
             requester=spec.requester,
@@ -121,6 +141,8 @@ def judge(  # noqa: PLR0911 - one verdict per rule, in the order a person checks
             verdict.reason,
             verdict.message,
         )
+        if by_schedule is not None:
+            verdict, condition = _approved, by_schedule
         if verdict.state == "denied":
             return Denied(verdict.reason, verdict.message, policy.name, (condition,))
         if verdict.state != "approved":

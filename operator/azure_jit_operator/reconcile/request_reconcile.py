@@ -50,6 +50,8 @@ class RequestReconciler:
             policies=self.ctx.cache.policy,
             webhooks=rt.settings.webhooks,
             now=now,
+            schedules=self.ctx.cache.schedule,
+            operator_user=rt.username,
         )
         if isinstance(verdict, Denied):
             tracked.binding = None

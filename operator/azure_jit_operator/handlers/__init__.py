@@ -39,4 +39,5 @@ def build_registry(
     schedules.register(registry)
     if settings.webhooks != "off":
         admission.register(registry)
+        admission.register_schedules(registry)
     return registry

@@ -52,6 +52,7 @@ WINDOW_START_ANNOTATION = "azurejit.dev/window-start"
 WINDOW_END_ANNOTATION = "azurejit.dev/window-end"
 SUCCEEDED = frozenset({Phase.EXPIRED, Phase.REVOKED})
 POLICY_RECHECK = timedelta(seconds=30)
+LATE_AFTER = timedelta(minutes=1)  # a window opened this late says so in its Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,9 +238,9 @@ class ScheduleReconciler:
             log.info("%s: the request of the window at %s exists already", obj, window.start)
             return
         late = (
-            ""
-            if duration == spec.duration
-            else f" (opened late: {format_kube_duration(duration)} left)"
+            f" (opened late: {format_kube_duration(duration)} left)"
+            if now - window.start >= LATE_AFTER
+            else ""
         )
         self._post(
             obj,

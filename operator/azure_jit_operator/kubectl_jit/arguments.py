@@ -18,6 +18,12 @@ from datetime import timedelta
 from azure_jit_operator.domain.approvals import APPROVED, DENIED
 from azure_jit_operator.domain.durations import DurationError, parse_kube_duration
 from azure_jit_operator.domain.prefixes import PrefixError, parse_prefix
+from azure_jit_operator.kubectl_jit.schedule_arguments import (
+    ScheduleOptions,
+    add_schedule_parser,
+    schedule_options,
+    schedule_target,
+)
 
 PROG = "kubectl jit"
 USAGE_ERROR = 2
@@ -38,6 +44,12 @@ examples:
   kubectl jit deny vm-web-01-22-x7k2p --reason "change freeze until Monday"
   kubectl jit status vm-web-01-22-x7k2p
   kubectl jit revoke vm-web-01-22-x7k2p --wait
+  kubectl jit schedule create weekday-maintenance --cron '0 9 * * 1-5' \
+      --time-zone Europe/Berlin --for 1h --policy web-admins --vm vm-web-01 --port 22 \
+      --from 198.51.100.7/32 --reason "CHG-1234 weekday maintenance"
+  kubectl jit approve schedule/weekday-maintenance
+  kubectl jit schedule list
+  kubectl jit schedule suspend weekday-maintenance
 
 exit codes: 0 done, 1 refused / denied / failed / timed out, 2 usage error
 """
@@ -70,6 +82,7 @@ class DecisionOptions:
     name: str
     decision: str  # Approved | Denied
     reason: str
+    schedule: bool = False  # NAME was schedule/NAME: a decision on a JitAccessSchedule
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +103,9 @@ class StatusOptions:
     events: int
 
 
-Options = RequestOptions | DecisionOptions | RevokeOptions | ListOptions | StatusOptions
+Options = (
+    RequestOptions | DecisionOptions | RevokeOptions | ListOptions | StatusOptions | ScheduleOptions
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +162,13 @@ def object_name(text: str) -> str:
             f"invalid name {text!r}: use lower-case letters, digits, '-' and '.', starting and "
             "ending with a letter or digit (at most 253 characters)"
         )
+    return text
+
+
+def decision_target(text: str) -> str:
+    """``NAME`` of a request, or ``schedule/NAME`` of a JitAccessSchedule."""
+    name = schedule_target(text)
+    object_name(text if name is None else name)
     return text
 
 
@@ -265,7 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="approve a request (needs the 'approve' verb on its JitPolicy)",
         description="Record your approval in the request's status.approvals.",
     )
-    approve.add_argument("name", type=object_name, metavar="NAME")
+    approve.add_argument(
+        "name",
+        type=decision_target,
+        metavar="NAME",
+        help="a request, or schedule/NAME to approve a JitAccessSchedule for all its windows",
+    )
     approve.add_argument(
         "--reason",
         default=None,
@@ -280,7 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Record your denial, with a reason, in the request's status.approvals; "
         "one denial denies the request.",
     )
-    deny.add_argument("name", type=object_name, metavar="NAME")
+    deny.add_argument(
+        "name", type=decision_target, metavar="NAME", help="a request, or schedule/NAME"
+    )
     deny.add_argument(
         "--reason",
         required=True,
@@ -313,6 +342,18 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("name", type=object_name, metavar="NAME")
     status.add_argument(
         "--events", type=int, default=10, metavar="N", help="how many recent Events (default 10)"
+    )
+    add_schedule_parser(
+        sub,
+        common,
+        types={
+            "name": object_name,
+            "vm": vm_name,
+            "port": port,
+            "prefix": source_prefix,
+            "duration": duration,
+            "text": _text(MAX_JUSTIFICATION, "the reason"),
+        },
     )
     return parser
 
@@ -359,11 +400,15 @@ def _options(args: argparse.Namespace) -> Options:
             timeout=args.timeout or DEFAULT_WAIT,
         )
     if command in ("approve", "deny"):
+        scheduled = schedule_target(args.name)
         return DecisionOptions(
-            name=args.name,
+            name=scheduled or args.name,
             decision=APPROVED if command == "approve" else DENIED,
             reason=args.reason or "",
+            schedule=scheduled is not None,
         )
+    if command == "schedule":
+        return schedule_options(args)
     if command == "revoke":
         return RevokeOptions(name=args.name, wait=args.wait, timeout=args.timeout or DEFAULT_WAIT)
     if command == "list":

@@ -28,6 +28,12 @@ from azure_jit_operator.kubectl_jit.commands import (
     run_status,
 )
 from azure_jit_operator.kubectl_jit.myip import DetectionError, detect_public_ip
+from azure_jit_operator.kubectl_jit.schedule_arguments import (
+    ScheduleCreateOptions,
+    ScheduleListOptions,
+    ScheduleSuspendOptions,
+)
+from azure_jit_operator.kubectl_jit.schedules import run_schedule
 
 INTERRUPTED = 130
 
@@ -61,7 +67,14 @@ def run(invocation: Invocation, *, io: Console, env: Mapping[str, str]) -> int:
 
 def _dispatch(
     cluster: Cluster,
-    options: RequestOptions | DecisionOptions | RevokeOptions | ListOptions | StatusOptions,
+    options: RequestOptions
+    | DecisionOptions
+    | RevokeOptions
+    | ListOptions
+    | StatusOptions
+    | ScheduleCreateOptions
+    | ScheduleListOptions
+    | ScheduleSuspendOptions,
     *,
     source: str,
     io: Console,
@@ -74,4 +87,6 @@ def _dispatch(
         return run_revoke(cluster, options, io=io)
     if isinstance(options, ListOptions):
         return run_list(cluster, options, io=io)
+    if isinstance(options, ScheduleCreateOptions | ScheduleListOptions | ScheduleSuspendOptions):
+        return run_schedule(cluster, options, say=io.say, now=io.now())
     return run_status(cluster, options, io=io)

@@ -357,11 +357,27 @@ def test_a_schedule_under_a_manual_policy_is_approved_once_for_all_its_windows(
         world.wait_phase(window_request(start), "Expired", timeout=45)
     assert world.status("JitAccessRequest", "forged")["phase"] != "Active"
 
-    # A changed spec needs approval again: no window opens meanwhile.
-    world.patch_spec("JitAccessSchedule", SCHEDULE, {"duration": "15m"})
+    # Suspended, the schedule keeps its approval but opens nothing; it skips the window.
+    world.patch_spec("JitAccessSchedule", SCHEDULE, {"suspend": True})
+    wait_for(
+        lambda: (c := ready(world)) and c["reason"] == "Suspended" and c,
+        timeout=30,
+        what="the schedule to be suspended",
+    )
+    start_3 = start_1 + timedelta(hours=2)
+    jump_to(world, start_3 + timedelta(seconds=5))
+    skipped = world.wait_event(SCHEDULE, "WindowSkipped", timeout=30)
+    assert "the schedule is suspended" in skipped["message"]
+    assert world.get("JitAccessRequest", window_request(start_3)) is None
+
+    # Any other change of the spec needs approval again: no window opens meanwhile.
+    world.patch_spec("JitAccessSchedule", SCHEDULE, {"suspend": False, "duration": "15m"})
     wait_for(
         lambda: (c := ready(world)) and c["reason"] == "WaitingForApproval" and c,
         timeout=30,
         what="the changed schedule to wait for approval again",
     )
-    assert "generation 2: 0 of 1" in ready(world)["message"]  # type: ignore[index]
+    assert "generation 3: 0 of 1" in ready(world)["message"]  # type: ignore[index]
+    jump_to(world, start_1 + timedelta(hours=3, seconds=5))
+    next_window(world, after=start_1 + timedelta(hours=3))
+    assert world.get("JitAccessRequest", window_request(start_1 + timedelta(hours=3))) is None

@@ -11,6 +11,8 @@ left of it, never a shifted full window. No I/O here; the schedule reconcile act
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -52,6 +54,11 @@ DEFAULT_SUCCESSFUL_HISTORY = 3
 DEFAULT_FAILED_HISTORY = 1
 MAX_HISTORY = 100
 TEMPLATE_FIELDS = ("policyName", "virtualMachine", "ports", "justification")
+# Spec fields an approval does not cover: pausing a schedule or trimming its history changes
+# nothing about the access it opens, so it keeps its approval.
+UNAPPROVED_FIELDS = frozenset(
+    {"suspend", "successfulRequestsHistoryLimit", "failedRequestsHistoryLimit"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +278,14 @@ def schedule_approval_verdict(
             f"`kubectl jit approve schedule/{schedule_name}`",
         )
     return verdict
+
+
+def approval_digest(spec: Mapping[str, Any]) -> str:
+    """A digest of what an approval of the schedule approves: the spec without the fields
+    that change nothing about the access (suspend, history limits)."""
+    approved = {k: v for k, v in spec.items() if k not in UNAPPROVED_FIELDS}
+    canonical = json.dumps(approved, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _expression(schedule: str) -> str:

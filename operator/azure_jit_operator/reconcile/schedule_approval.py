@@ -6,16 +6,19 @@ claims a schedule: the request was created by the operator itself (its spec.requ
 the admission webhook stamps from the authenticated user, is the operator's own user), its
 controlling owner is that schedule (same uid), its spec is the schedule's template, and the
 schedule's recorded approvals approve the schedule's current generation, which the operator
-confirmed in status.approvedGeneration.
+confirmed in status.approvedGeneration and status.approvedSpecHash (only the operator writes
+a schedule's status other than its approvals: the guard-schedule-approvals webhook, which a
+Manual policy requires, sees to it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from azure_jit_operator.domain.approvals import ApprovalPolicy
+from azure_jit_operator.domain.approvals import APPROVED, ApprovalPolicy
 from azure_jit_operator.domain.conditions import TRUE, Condition
 from azure_jit_operator.domain.schedules import (
+    approval_digest,
     parse_schedule_approvals,
     parse_schedule_spec,
     schedule_approval_verdict,
@@ -50,7 +53,9 @@ def approval_from_schedule(  # noqa: PLR0911 - one guard per condition the appro
         return None
     if not template_matches(schedule_spec, spec):
         return None
-    if schedule.status.get("approvedGeneration") != schedule.generation:
+    if schedule.status.get("approvedGeneration") != schedule.generation or schedule.status.get(
+        "approvedSpecHash"
+    ) != approval_digest(schedule.spec):
         return None
     verdict = schedule_approval_verdict(
         policy,
@@ -59,12 +64,19 @@ def approval_from_schedule(  # noqa: PLR0911 - one guard per condition the appro
         generation=schedule.generation,
         schedule_name=schedule.name,
     )
-    if verdict.state != "approved":
+    if verdict.state == "denied":
         return None
+    approvers = sorted(
+        {
+            a.record.user
+            for a in parse_schedule_approvals(schedule.status.get("approvals"))
+            if a.record.decision == APPROVED
+        }
+    )
     return Condition(
         "Approved",
         TRUE,
         "ApprovedWithSchedule",
-        f"approved with JitAccessSchedule {schedule.name} (generation {schedule.generation}): "
-        f"{verdict.message}",
+        f"approved with JitAccessSchedule {schedule.name} (generation {schedule.generation}), "
+        f"approved by {', '.join(approvers) or 'its approvers'}",
     )

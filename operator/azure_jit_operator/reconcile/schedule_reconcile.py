@@ -29,6 +29,7 @@ from azure_jit_operator.domain.request_rules import check_request
 from azure_jit_operator.domain.schedules import (
     ScheduleSpec,
     Window,
+    approval_digest,
     decide,
     parse_schedule_approvals,
     parse_schedule_spec,
@@ -63,6 +64,7 @@ class _Gate:
     ready: Condition
     approval: Condition | None = None
     approved_generation: int | None = None
+    approved_digest: str = ""
 
 
 class ScheduleReconciler:
@@ -96,7 +98,7 @@ class ScheduleReconciler:
         if gate.open and decision.open is not None:
             if gate.approved_generation not in (None, obj.status.get("approvedGeneration")):
                 # First, so that the request's judge finds the approval it is created with.
-                obj = await self._confirm_approval(obj, gate.approved_generation)
+                obj = await self._confirm_approval(obj, gate)
             await self._open(obj, spec, decision.open, now=now)
             handled = decision.open.start
         elif gate.open and decision.skipped is not None:
@@ -124,11 +126,12 @@ class ScheduleReconciler:
             status["lastScheduleTime"] = format_timestamp(last)
         if gate.approved_generation is not None:
             status["approvedGeneration"] = gate.approved_generation
+            status["approvedSpecHash"] = gate.approved_digest
         await self._write(obj, gate.ready, approval=gate.approval, extra=status)
-        if not gate.open:
-            # Approvals, policy changes and spec changes arrive through the watch; the
-            # policy may also appear later.
-            return now + POLICY_RECHECK if gate.ready.reason == "PolicyNotFound" else None
+        if not gate.open and gate.ready.reason == "PolicyNotFound":
+            return min(now + POLICY_RECHECK, decision.next_start)
+        # Approvals, policy and spec changes arrive through the watch; a closed gate still
+        # looks again at each start, to keep nextScheduleTime true.
         return decision.next_start
 
     # -- judging -----------------------------------------------------------------------
@@ -174,12 +177,28 @@ class ScheduleReconciler:
             generation=obj.generation,
             schedule_name=obj.name,
         )
+        digest = approval_digest(obj.spec)
+        if verdict.state == "pending" and obj.status.get("approvedSpecHash") == digest:
+            # Approved before; since then only suspend or the history limits changed.
+            verdict = replace(
+                verdict,
+                state="approved",
+                reason="Approved",
+                message="approved for an earlier generation; since then only suspend or the "
+                "history limits changed",
+            )
         approved = verdict.state == "approved"
         approval = Condition(
             "Approved", TRUE if approved else FALSE, verdict.reason, verdict.message
         )
         if approved:
-            return _Gate(True, scheduling, approval, approved_generation=obj.generation)
+            return _Gate(
+                True,
+                scheduling,
+                approval,
+                approved_generation=obj.generation,
+                approved_digest=digest,
+            )
         return _Gate(False, _ready(FALSE, verdict.reason, verdict.message), approval)
 
     def _since(self, obj: ObjectView) -> datetime:
@@ -250,11 +269,14 @@ class ScheduleReconciler:
             f"{format_timestamp(window.start)} to {format_timestamp(window.end)}{late}",
         )
 
-    async def _confirm_approval(self, obj: ObjectView, generation: int | None) -> ObjectView:
-        await self.rt.kube.patch_status(obj.ref, {"approvedGeneration": generation})
-        confirmed = replace(obj, status={**obj.status, "approvedGeneration": generation})
-        self.cache.schedules[(obj.namespace, obj.name)] = confirmed
-        return confirmed
+    async def _confirm_approval(self, obj: ObjectView, gate: _Gate) -> ObjectView:
+        approved = {
+            "approvedGeneration": gate.approved_generation,
+            "approvedSpecHash": gate.approved_digest,
+        }
+        await self.rt.kube.patch_status(obj.ref, approved)
+        self._remember(obj, approved)
+        return replace(obj, status={**obj.status, **approved})
 
     async def _trim_history(self, spec: ScheduleSpec, owned: list[Tracked]) -> None:
         """Delete the oldest finished requests beyond the history limits."""
@@ -294,13 +316,19 @@ class ScheduleReconciler:
             await self.rt.kube.patch_status(obj.ref, status)
         except Gone:
             return
-        # Keep the cached copy current so the next reconcile compares against what is there.
-        merged = {**obj.status, **status}
-        self.cache.schedules[(obj.namespace, obj.name)] = replace(obj, status=merged)
+        self._remember(obj, status)
         changed_reason = next((c.reason for c in old if c.type == "Ready"), None) != ready.reason
         if flipped or changed_reason:
             kind = event or ("Normal" if ready.status == TRUE else "Warning")
             self._post(obj, kind, ready.reason, ready.message)
+
+    def _remember(self, obj: ObjectView, status: dict[str, Any]) -> None:
+        """Keep the cached schedule's status what was written (the watch brings it later).
+        Into the cached object as it is now: a newer spec may have arrived meanwhile."""
+        key = (obj.namespace, obj.name)
+        current = self.cache.schedules.get(key)
+        if current is not None and current.uid == obj.uid:
+            self.cache.schedules[key] = replace(current, status={**current.status, **status})
 
     def _post(self, obj: ObjectView, type_: str, reason: str, message: str) -> None:
         self.rt.post_event(obj.identity, type_, reason, message)

@@ -7,8 +7,9 @@ clocks together; nothing waits in real time."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,9 +17,11 @@ import pytest
 from azure_jit_operator.clock import Clock
 from azure_jit_operator.domain.timestamps import format_timestamp
 from tests.support import admission
-from tests.support.approvals import manual_policy, rbac, webhooks_world
+from tests.support.approvals import USERS, manual_policy, rbac, user_subject, webhooks_world
 from tests.support.controlplane import ControlPlane
 from tests.support.emulator import EmulatorEndpoint
+from tests.support.kube_users import kube_user, subject_for
+from tests.support.kubectl_jit import CliWorld
 from tests.support.manifests import manifest, policy_manifest, request_manifest
 from tests.support.operator import (
     JitWorld,
@@ -210,7 +213,9 @@ def test_two_windows_open_and_close_across_a_restart_without_a_missed_or_doubled
 # --------------------------------------------------------------- approved once, under Manual
 
 
-def schedule_rbac(namespace: str) -> list[dict[str, Any]]:
+def schedule_rbac(
+    namespace: str, *, subject: Callable[[str], dict[str, str]] = user_subject
+) -> list[dict[str, Any]]:
     """The approval tests' users and roles, plus: every user may create and read schedules,
     the approvers (and alice and dave, to prove the webhook stops them) may patch their
     status."""
@@ -240,13 +245,10 @@ def schedule_rbac(namespace: str) -> list[dict[str, Any]]:
                     "kind": "Role",
                     "name": name,
                 },
-                "subjects": [
-                    {"kind": "User", "name": u, "apiGroup": "rbac.authorization.k8s.io"}
-                    for u in users
-                ],
+                "subjects": [subject(u) for u in users],
             },
         ]
-    return rbac(namespace) + extra
+    return rbac(namespace, subject=subject) + extra
 
 
 @pytest.fixture
@@ -381,3 +383,98 @@ def test_a_schedule_under_a_manual_policy_is_approved_once_for_all_its_windows(
     jump_to(world, start_1 + timedelta(hours=3, seconds=5))
     next_window(world, after=start_1 + timedelta(hours=3))
     assert world.get("JitAccessRequest", window_request(start_1 + timedelta(hours=3))) is None
+
+
+# --------------------------------------------------------------- kubectl jit schedule ...
+
+
+@pytest.fixture
+def schedule_cli(
+    control_plane: ControlPlane,
+    emulator_endpoint: EmulatorEndpoint,
+    namespace: str,
+    tmp_path: Path,
+) -> Iterator[CliWorld]:
+    """The people as ServiceAccounts (real identities for separate kubectl jit processes)
+    with the schedule RBAC above, and the operator with its webhooks."""
+    users = {
+        name: kube_user(control_plane, namespace=namespace, name=name, directory=tmp_path)
+        for name in USERS
+    }
+    manifests = schedule_rbac(namespace, subject=subject_for(namespace))
+    with webhooks_world(control_plane, emulator_endpoint, namespace, manifests=manifests) as world:
+        cli_world = CliWorld(world=world, users=users)
+        try:
+            yield cli_world
+        finally:
+            cli_world.stop_all()
+
+
+def test_kubectl_jit_creates_lists_approves_and_suspends_a_schedule(
+    schedule_cli: CliWorld,
+) -> None:
+    cli, world = schedule_cli, schedule_cli.world
+    world.apply(manual_policy(required=1))
+    world.wait_policy_ready("web-admins")
+    created = cli.run(
+        "alice",
+        "schedule",
+        "create",
+        SCHEDULE,
+        "--cron",
+        "0 * * * *",
+        "--time-zone",
+        TIME_ZONE,
+        "--for",
+        "20m",
+        "--policy",
+        "web-admins",
+        "--vm",
+        "vm-web-01",
+        "--port",
+        "22",
+        "--from",
+        "198.51.100.7/32",
+        "--reason",
+        "CHG-1234 hourly maintenance",
+    )
+    assert created.code == 0, created
+    assert f"jitaccessschedule/{SCHEDULE} created" in created.out
+    wait_for(
+        lambda: (c := ready(world)) and c["reason"] == "WaitingForApproval" and c,
+        timeout=30,
+        what="the schedule to wait for approval",
+    )
+    listed = cli.run("alice", "schedule", "list")
+    assert listed.code == 0, listed
+    assert "False (WaitingForApproval)" in listed.out
+
+    refused = cli.run("alice", "approve", f"schedule/{SCHEDULE}")
+    assert refused.code == 1
+    assert "the requester cannot approve or deny their own schedule" in refused.err
+    approved = cli.run("bob", "approve", f"schedule/{SCHEDULE}")
+    assert approved.code == 0, approved
+    assert "(generation 1) approved by system:serviceaccount:" in approved.out
+    start = next_window(world)
+    wait_for(
+        lambda: (c := ready(world)) and c["status"] == "True",
+        timeout=30,
+        what="the approved schedule to be Ready",
+    )
+    jump_to(world, start + timedelta(seconds=5))
+    open_and_check(world, start)
+
+    suspended = cli.run("alice", "schedule", "suspend", SCHEDULE)
+    assert suspended.code == 0, suspended
+    assert world.get("JitAccessSchedule", SCHEDULE)["spec"]["suspend"] is True  # type: ignore[index]
+    wait_for(
+        lambda: (c := ready(world)) and c["reason"] == "Suspended" and c,
+        timeout=30,
+        what="the schedule to be suspended, still approved",
+    )
+    listed = cli.run("alice", "schedule", "list")
+    assert SCHEDULE in listed.out
+    assert " yes " in listed.out
+    resumed = cli.run("alice", "schedule", "resume", SCHEDULE)
+    assert resumed.code == 0, resumed
+    assert world.get("JitAccessSchedule", SCHEDULE)["spec"]["suspend"] is False  # type: ignore[index]

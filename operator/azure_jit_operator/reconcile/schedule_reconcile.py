@@ -53,6 +53,11 @@ WINDOW_START_ANNOTATION = "azurejit.dev/window-start"
 WINDOW_END_ANNOTATION = "azurejit.dev/window-end"
 SUCCEEDED = frozenset({Phase.EXPIRED, Phase.REVOKED})
 POLICY_RECHECK = timedelta(seconds=30)
+# Ready=False reasons a person must fix: kstatus (Flux) and Argo CD read Stalled=True as
+# failed rather than still in progress. Waiting for approval is progress.
+STALLED_REASONS = frozenset(
+    {"InvalidSpec", "PolicyNotFound", "TemplateDenied", "ApprovalNeedsWebhooks", "DeniedByApprover"}
+)
 LATE_AFTER = timedelta(minutes=1)  # a window opened this late says so in its Event
 
 
@@ -308,6 +313,18 @@ class ScheduleReconciler:
             conditions, _ = set_condition(
                 conditions, replace(approval, observed_generation=generation), now=now
             )
+        stalled = ready.status == FALSE and ready.reason in STALLED_REASONS
+        conditions, _ = set_condition(
+            conditions,
+            Condition(
+                "Stalled",
+                TRUE if stalled else FALSE,
+                ready.reason if stalled else "Progressing",
+                ready.message if stalled else "",
+                observed_generation=generation,
+            ),
+            now=now,
+        )
         status: dict[str, Any] = dict(extra or {"observedGeneration": generation})
         status["conditions"] = [c.to_dict() for c in conditions]
         if all(obj.status.get(k) == v for k, v in status.items()):

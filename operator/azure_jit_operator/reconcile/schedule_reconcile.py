@@ -314,6 +314,19 @@ class ScheduleReconciler:
                 conditions, replace(approval, observed_generation=generation), now=now
             )
         stalled = ready.status == FALSE and ready.reason in STALLED_REASONS
+        # kstatus reads Reconciling=True as in progress (e.g. waiting for approval).
+        reconciling = ready.status == FALSE and not stalled
+        conditions, _ = set_condition(
+            conditions,
+            Condition(
+                "Reconciling",
+                TRUE if reconciling else FALSE,
+                ready.reason,
+                ready.message if reconciling else "",
+                observed_generation=generation,
+            ),
+            now=now,
+        )
         conditions, _ = set_condition(
             conditions,
             Condition(

@@ -11,6 +11,7 @@ it; the schedule never touches Azure.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -306,37 +307,8 @@ class ScheduleReconciler:
         now = self.rt.clock.now()
         old = parse_conditions(obj.status.get("conditions"))
         generation = obj.generation
-        conditions, flipped = set_condition(
-            old, replace(ready, observed_generation=generation), now=now
-        )
-        if approval is not None:
-            conditions, _ = set_condition(
-                conditions, replace(approval, observed_generation=generation), now=now
-            )
-        stalled = ready.status == FALSE and ready.reason in STALLED_REASONS
-        # kstatus reads Reconciling=True as in progress (e.g. waiting for approval).
-        reconciling = ready.status == FALSE and not stalled
-        conditions, _ = set_condition(
-            conditions,
-            Condition(
-                "Reconciling",
-                TRUE if reconciling else FALSE,
-                ready.reason,
-                ready.message if reconciling else "",
-                observed_generation=generation,
-            ),
-            now=now,
-        )
-        conditions, _ = set_condition(
-            conditions,
-            Condition(
-                "Stalled",
-                TRUE if stalled else FALSE,
-                ready.reason if stalled else "Progressing",
-                ready.message if stalled else "",
-                observed_generation=generation,
-            ),
-            now=now,
+        conditions, flipped = schedule_conditions(
+            old, ready, approval=approval, generation=generation, now=now
         )
         status: dict[str, Any] = dict(extra or {"observedGeneration": generation})
         status["conditions"] = [c.to_dict() for c in conditions]
@@ -369,6 +341,51 @@ class ScheduleReconciler:
             message,
             extra={"k8s_namespace": obj.namespace, "k8s_name": obj.name},
         )
+
+
+def schedule_conditions(
+    old: Sequence[Condition],
+    ready: Condition,
+    *,
+    approval: Condition | None,
+    generation: int,
+    now: datetime,
+) -> tuple[tuple[Condition, ...], bool]:
+    """A schedule's conditions after ``ready`` (and ``approval``): Ready, Approved, and the
+    kstatus pair derived from Ready; and whether Ready flipped."""
+    conditions, flipped = set_condition(
+        old, replace(ready, observed_generation=generation), now=now
+    )
+    if approval is not None:
+        conditions, _ = set_condition(
+            conditions, replace(approval, observed_generation=generation), now=now
+        )
+    stalled = ready.status == FALSE and ready.reason in STALLED_REASONS
+    # kstatus reads Reconciling=True as in progress (e.g. waiting for approval).
+    reconciling = ready.status == FALSE and not stalled
+    conditions, _ = set_condition(
+        conditions,
+        Condition(
+            "Reconciling",
+            TRUE if reconciling else FALSE,
+            ready.reason,
+            ready.message if reconciling else "",
+            observed_generation=generation,
+        ),
+        now=now,
+    )
+    conditions, _ = set_condition(
+        conditions,
+        Condition(
+            "Stalled",
+            TRUE if stalled else FALSE,
+            ready.reason if stalled else "Progressing",
+            ready.message if stalled else "",
+            observed_generation=generation,
+        ),
+        now=now,
+    )
+    return conditions, flipped
 
 
 def _ready(status: str, reason: str, message: str) -> Condition:

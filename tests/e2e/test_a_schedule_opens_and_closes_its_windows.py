@@ -141,6 +141,16 @@ def test_two_windows_open_and_close_across_a_restart_without_a_missed_or_doubled
         start_1 = next_window(world)
         assert start_1.minute == 30, "09:00 in Kolkata is half past the UTC hour"
         assert owned_requests(world) == []
+        # What the CRD cannot check (a minute of 61) the operator refuses, in its words.
+        broken = schedule_manifest(schedule="61 * * * *")
+        broken["metadata"]["name"] = "broken"
+        world.apply(broken)
+        invalid = world.wait_event("broken", "InvalidSpec", timeout=30)
+        assert invalid["type"] == "Warning"
+        assert "spec.schedule: '61 * * * *' is not a cron expression" in invalid["message"]
+        stalled = world.condition("JitAccessSchedule", "broken", "Stalled")
+        assert stalled is not None
+        assert stalled["status"] == "True"
 
         jump_to(world, start_1 + timedelta(seconds=5))
         open_and_check(world, start_1)

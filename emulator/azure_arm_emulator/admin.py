@@ -14,6 +14,9 @@
 ``DELETE /_emulator/vms/{sub}/{rg}/{name}``         remove a VM (and its NICs)
 ``PUT  /_emulator/vms/{sub}/{rg}/{name}/tags``      replace a VM's tags ``{"tags": {...}}``
 ``GET  /_emulator/vms/{sub}/{rg}/{name}/access``    NSGs guarding the VM, JIT rules, open ports
+``GET  /_emulator/vms/{sub}/{rg}/{name}/reachability``  ``?source=&port=&protocol=[&sourcePort=]``:
+                                                    does traffic get through, by which rules
+                                                    (see :mod:`.reachability`)
 ``PUT|DELETE /_emulator/policies/{sub}/{rg}/{loc}/{name}``  change/delete a JIT policy out of band
 ``PUT  /_emulator/defender/{sub}``                   servers plan ``{pricing_tier, sub_plan}``
 ``GET|POST /_emulator/identities``                  Entra identities; add or replace one
@@ -43,6 +46,7 @@ from azure_arm_emulator.jit_validation import parse_policy
 from azure_arm_emulator.model import Vm
 from azure_arm_emulator.nsg_rules import render_rule
 from azure_arm_emulator.pricing import parse_plan
+from azure_arm_emulator.reachability import reachability
 from azure_arm_emulator.settings import SettingsError
 from azure_arm_emulator.world import WorldError, parse_vm
 
@@ -82,6 +86,7 @@ class AdminApi:
             ("DELETE", "/vms/{sub}/{rg}/{name}", self.remove_vm),
             ("PUT", "/vms/{sub}/{rg}/{name}/tags", self.set_tags),
             ("GET", "/vms/{sub}/{rg}/{name}/access", self.vm_access),
+            ("GET", "/vms/{sub}/{rg}/{name}/reachability", self.vm_reachability),
             ("PUT", "/policies/{sub}/{rg}/{loc}/{name}", self.put_policy),
             ("DELETE", "/policies/{sub}/{rg}/{loc}/{name}", self.delete_policy),
             ("PUT", "/defender/{sub}", self.set_defender_plan),
@@ -322,6 +327,25 @@ class AdminApi:
                 }
             )
         return web.json_response({"vm": vm.id, "guards": guards, "openPorts": open_ports})
+
+    async def vm_reachability(self, request: web.Request) -> web.StreamResponse:
+        """Whether traffic from ``source`` reaches ``port`` of the VM, with each NSG's
+        deciding rule per private address; JIT's allow rules count (the data plane)."""
+        vm = self._vm(request)
+        query = request.query
+        source, port = query.get("source"), query.get("port")
+        if not source or not port:
+            raise ValueError("send ?source=<IPv4 or service tag>&port=<n>[&protocol=TCP|UDP]")
+        source_port = query.get("sourcePort")
+        answer = reachability(
+            self.emulator.store,
+            vm,
+            source=source,
+            port=int(port),
+            protocol=query.get("protocol", "TCP"),
+            source_port=int(source_port) if source_port else None,
+        )
+        return web.json_response(answer)
 
     # ----------------------------------------------------------------------- policies
 

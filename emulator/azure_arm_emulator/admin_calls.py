@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 DEFAULT_TENANT_ID = "cccccccc-cccc-cccc-cccc-cccccccccccc"  # the default world's tenant
 
@@ -107,6 +107,23 @@ class Calls:
     @staticmethod
     def vm_access(subscription: str, resource_group: str, name: str) -> Call:
         return Call("GET", _vm_path(subscription, resource_group, name) + "/access")
+
+    @staticmethod
+    def reachability(
+        subscription: str,
+        resource_group: str,
+        name: str,
+        *,
+        source: str,
+        port: int,
+        protocol: str,
+        source_port: int | None,
+    ) -> Call:
+        query: dict[str, str | int] = {"source": source, "port": port, "protocol": protocol}
+        if source_port is not None:
+            query["sourcePort"] = source_port
+        path = _vm_path(subscription, resource_group, name) + "/reachability?" + urlencode(query)
+        return Call("GET", path)
 
     @staticmethod
     def put_policy(

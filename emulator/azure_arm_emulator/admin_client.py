@@ -11,6 +11,7 @@ URL (``https://127.0.0.1:PORT``) and its CA bundle, and expose the same methods:
     await admin.add_fault("JitNetworkAccessPolicies_Initiate", status=429, retry_after=1, times=2)
     counts = await admin.calls()                        # {"SecurityRules_Delete": {...}}
     access = await admin.vm_access(sub, "rg-web", "vm-web-01")   # open ports, JIT rules
+    path = await admin.reachability(sub, "rg-web", "vm-web-01", source="198.51.100.7", port=22)
     app = await admin.add_identity(secret="s3cret", scopes=[f"/subscriptions/{sub}"])
 
 The requests themselves are built in :mod:`.admin_calls`.
@@ -201,6 +202,48 @@ class AdminClient:
         call = Calls.vm_access(subscription, resource_group, name)
         return cast(dict[str, Any], await self._send(call))
 
+    async def reachability(
+        self,
+        subscription: str,
+        resource_group: str,
+        name: str,
+        *,
+        source: str,
+        port: int,
+        protocol: str = "TCP",
+        source_port: int | None = None,
+    ) -> dict[str, Any]:
+        """Can traffic from ``source`` (IPv4 address or service tag) reach ``port``?
+        ``{"reachable", "paths": [{privateIpAddress, reachable, sourcePort, subnet,
+        networkInterface}]}``, each level ``{networkSecurityGroup, rule, priority, access,
+        default, jit}`` or None without an NSG; JIT's allow rules count. Without
+        ``source_port``: from some source port."""
+        call = Calls.reachability(
+            subscription,
+            resource_group,
+            name,
+            source=source,
+            port=port,
+            protocol=protocol,
+            source_port=source_port,
+        )
+        return cast(dict[str, Any], await self._send(call))
+
+    async def can_reach(
+        self,
+        subscription: str,
+        resource_group: str,
+        name: str,
+        *,
+        source: str,
+        port: int,
+        protocol: str = "TCP",
+    ) -> bool:
+        answer = await self.reachability(
+            subscription, resource_group, name, source=source, port=port, protocol=protocol
+        )
+        return bool(answer["reachable"])
+
     async def put_policy_out_of_band(
         self, subscription: str, resource_group: str, location: str, name: str, body: dict[str, Any]
     ) -> dict[str, Any]:
@@ -387,6 +430,43 @@ class SyncAdminClient:
 
     def vm_access(self, subscription: str, resource_group: str, name: str) -> dict[str, Any]:
         return cast(dict[str, Any], self._send(Calls.vm_access(subscription, resource_group, name)))
+
+    def reachability(
+        self,
+        subscription: str,
+        resource_group: str,
+        name: str,
+        *,
+        source: str,
+        port: int,
+        protocol: str = "TCP",
+        source_port: int | None = None,
+    ) -> dict[str, Any]:
+        call = Calls.reachability(
+            subscription,
+            resource_group,
+            name,
+            source=source,
+            port=port,
+            protocol=protocol,
+            source_port=source_port,
+        )
+        return cast(dict[str, Any], self._send(call))
+
+    def can_reach(
+        self,
+        subscription: str,
+        resource_group: str,
+        name: str,
+        *,
+        source: str,
+        port: int,
+        protocol: str = "TCP",
+    ) -> bool:
+        answer = self.reachability(
+            subscription, resource_group, name, source=source, port=port, protocol=protocol
+        )
+        return bool(answer["reachable"])
 
     def put_policy_out_of_band(
         self, subscription: str, resource_group: str, location: str, name: str, body: dict[str, Any]

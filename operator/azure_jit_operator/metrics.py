@@ -94,3 +94,62 @@ RECONCILE_ERRORS_TOTAL = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+PORTS_EXPOSED = Gauge(
+    f"{PREFIX}_ports_exposed",
+    "JIT-protected VM ports that a rule other than a JIT grant admits traffic to (1), through "
+    "both the subnet's and the NIC's NSG, as of the last drift check; 0 when only JIT grants "
+    "admit. See status.exposure of the JitPolicy for which rule admits which sources.",
+    ["namespace", "policy", "vm", "port"],
+    registry=REGISTRY,
+)
+PORTS_EXPOSED_TO_INTERNET = Gauge(
+    f"{PREFIX}_ports_exposed_to_internet",
+    "Like ports_exposed, but only when some admitted source lies outside the VM's virtual "
+    "network (the Internet), or in a service tag whose addresses cannot be known.",
+    ["namespace", "policy", "vm", "port"],
+    registry=REGISTRY,
+)
+PORTS_UNPROTECTED = Gauge(
+    f"{PREFIX}_ports_unprotected",
+    "JIT-protected VM ports whose JIT deny rule is missing from every NSG guarding the VM (1), "
+    "as of the last drift check: removed outside Azure JIT, e.g. by an IaC apply.",
+    ["namespace", "policy", "vm", "port"],
+    registry=REGISTRY,
+)
+DENY_RULES_RESTORED_TOTAL = Counter(
+    f"{PREFIX}_deny_rules_restored_total",
+    "Azure JIT policies re-applied because JIT's deny rule for a protected port was missing.",
+    ["namespace", "policy"],
+    registry=REGISTRY,
+)
+EMERGENCY_REQUESTS_TOTAL = Counter(
+    f"{PREFIX}_emergency_requests_total",
+    "Emergency (break-glass) JitAccessRequests that opened without approval.",
+    ["namespace", "policy"],
+    registry=REGISTRY,
+)
+EMERGENCY_REQUESTS_UNREVIEWED = Gauge(
+    f"{PREFIX}_emergency_requests_unreviewed",
+    "Emergency (break-glass) JitAccessRequests that opened and still await an approver's "
+    "review (condition ReviewRequired=True), Active or finished.",
+    ["namespace", "policy"],
+    registry=REGISTRY,
+)
+REQUESTS_AWAITING_APPROVAL = Gauge(
+    f"{PREFIX}_requests_awaiting_approval",
+    "JitAccessRequests waiting for an approver (Pending, reason WaitingForApproval), by "
+    "namespace and JitPolicy; absent when none is, and on a standby replica. Drives the "
+    "AzureJitRequestAwaitingApproval alert that tells approvers.",
+    ["namespace", "policy"],
+    registry=REGISTRY,
+)
+APPROVAL_NOTIFICATIONS_TOTAL = Counter(
+    f"{PREFIX}_approval_notifications_total",
+    "Approver notifications (spec.approval.notify webhook posts) by outcome: sent; retried "
+    "(5xx, 408, 429, timeout or no connection: tried again with back-off); rejected (another "
+    "4xx: tried again too, the URL may be fixed); misconfigured (the Secret or its key is "
+    "missing or unreadable, or holds no http(s) URL); gave_up (still failing when the request "
+    "stopped waiting).",
+    ["namespace", "policy", "outcome"],
+    registry=REGISTRY,
+)

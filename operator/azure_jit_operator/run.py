@@ -17,6 +17,7 @@ from typing import Any
 
 import kopf
 
+from azure_jit_operator.audit import configure_audit_log
 from azure_jit_operator.azure.clients import default_credential
 from azure_jit_operator.clock import Clock
 from azure_jit_operator.config import Settings, SettingsError
@@ -34,6 +35,8 @@ def configure_logging(settings: Settings) -> None:
         verbose=settings.log_level == "DEBUG",
     )
     logging.getLogger().setLevel(settings.log_level)
+    # Audit records: bare JSON lines on their own logger, whatever the format above.
+    configure_audit_log()
     # azure-core logs every request (headers included, Authorization redacted) at INFO;
     # request outcomes are counted in metrics instead.
     logging.getLogger("azure").setLevel(logging.WARNING)

@@ -4,6 +4,7 @@ request ids for every write, and never contain a token or a secret."""
 import json
 from pathlib import Path
 
+from tests.support.audit import schema_errors
 from tests.support.controlplane import ControlPlane
 from tests.support.emulator import EmulatorEndpoint
 from tests.support.identity import OPERATOR
@@ -56,6 +57,15 @@ def test_a_lifecycle_leaves_a_structured_audit_trail_without_secrets(
         "JitNetworkAccessPolicies_Initiate",
         "SecurityRules_Delete",
     }
+
+    # The audit logger's lines are bare records of docs/audit/audit-record-v1.schema.json.
+    audit = [r for r in records if r.get("schemaVersion") == "azurejit.dev/audit/v1"]
+    assert [r["action"] for r in audit if r["object"]["name"] == "ssh"] == [
+        "requested",
+        "opened",
+        "revoked",
+    ]
+    assert all(schema_errors(r) == [] for r in audit)
 
     token_file = (tmp_path / "sa-token").read_text()
     for secret in (token_file, "Bearer ", "eyJ", OPERATOR.secret, "client_assertion"):

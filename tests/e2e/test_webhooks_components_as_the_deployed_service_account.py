@@ -3,9 +3,10 @@ the deployed ServiceAccount on a fresh API server (docs/install.md's steps):
 
 - webhooks-managed (+ namespace-credentials): the operator keeps the webhook configurations
   itself with exactly the component's RBAC, approvals work end to end, the API server refuses
-  the operator nothing, and the ServiceAccount still cannot read any Secret but
-  azure-jit-credential. After a graceful stop kopf leaves the configurations behind, empty;
-  docs/install.md's cleanup command removes them.
+  the operator nothing (it reads the Secret azure-jit-notify to notify approvers), and the
+  ServiceAccount still cannot read any Secret but azure-jit-credential and azure-jit-notify.
+  After a graceful stop kopf leaves the configurations behind, empty; docs/install.md's
+  cleanup command removes them.
 - webhooks-cert-manager: the static configurations, with the caBundle as cert-manager's
   cainjector would set it (and the Service reference replaced by the operator's loopback URL,
   same paths: no Service routing without kube-proxy), reach the right handlers; while the
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from kubernetes import client as k8s
 
 from azure_jit_devtools.localcluster.processes import free_port
 from azure_jit_operator.config import Settings
@@ -58,6 +60,7 @@ from tests.support.deploy import (
 from tests.support.emulator import EmulatorEndpoint
 from tests.support.manifests import request_manifest
 from tests.support.operator import JitWorld, RunningOperator, operator_running, wait_for
+from tests.support.webhook_receiver import WebhookReceiver, webhook_receiver
 
 OTHER_NAMESPACE = "payments"
 NS = WATCHED_NAMESPACE
@@ -121,9 +124,27 @@ def _decide(jit: JitWorld, user: str, name: str, decision: str = "Approved") -> 
 
 def _approval_flow(jit: JitWorld) -> None:
     """Who asked is stamped and cannot be forged, a request its policy forbids is refused at
-    apply time, and an approver's decision (checked with a SubjectAccessReview) opens it."""
+    apply time, approvers are notified (the operator reads the Secret azure-jit-notify as the
+    ServiceAccount), and an approver's decision (checked with a SubjectAccessReview) opens it."""
+    with webhook_receiver() as receiver:
+        _notify_approvers_through(jit, receiver.url)
+        _approval_flow_notified(jit, receiver)
+
+
+def _notify_approvers_through(jit: JitWorld, url: str) -> None:
+    k8s.CoreV1Api(jit.api).create_namespaced_secret(
+        NS,
+        k8s.V1Secret(metadata=k8s.V1ObjectMeta(name="azure-jit-notify"), string_data={"u": url}),
+    )
+    policy = manual_policy(required=1)
+    policy["spec"]["approval"]["notify"] = {
+        "webhook": {"secretKeyRef": {"name": "azure-jit-notify", "key": "u"}}
+    }
+    jit.apply(policy)
+
+
+def _approval_flow_notified(jit: JitWorld, receiver: WebhookReceiver) -> None:
     plane = jit.control_plane
-    jit.apply(manual_policy(required=1))
     jit.wait_policy_ready("web-admins")
 
     forged = request_manifest("forged")
@@ -140,6 +161,7 @@ def _approval_flow(jit: JitWorld) -> None:
     requester = (jit.get("JitAccessRequest", "ssh") or {})["spec"]["requester"]
     assert requester["username"] == "alice"
     assert "waiting for approval" in jit.wait_phase("ssh", "Pending")["message"]
+    wait_for(lambda: len(receiver.accepted) == 1 or None, timeout=30, what="approvers notified")
 
     code, out = _decide(jit, "dave", "ssh")
     assert code != 0
@@ -211,6 +233,7 @@ def test_approvals_work_as_the_deployed_service_account_with_managed_webhooks(
     # Namespace credentials: that one Secret name anywhere, no other Secret, no listing.
     for namespace in (NS, OTHER_NAMESPACE):
         assert can_i(plane, "get", "secrets/azure-jit-credential", namespace=namespace)
+        assert can_i(plane, "get", "secrets/azure-jit-notify", namespace=namespace)
         for verb, resource in [
             ("get", "secrets"),
             ("list", "secrets"),

@@ -22,7 +22,7 @@ PROMETHEUS_RULE = MONITORING / "prometheusrule.yaml"
 RENDER_SCRIPT = ROOT / "hack" / "prometheus" / "render-prometheusrule.py"
 RUNBOOKS = ROOT / "docs" / "runbooks"
 RUNBOOK_BASE = "https://github.com/azure-jit-operator/azure-jit-operator/blob/main/docs/runbooks/"
-SEVERITIES = {"critical", "warning"}
+SEVERITIES = {"critical", "warning", "info"}  # info: tells people, e.g. approvers
 # What the issue asks the alerts to cover, by alert name.
 REQUIRED_ALERTS = {
     "AzureJitPortOpenPastExpiry": "critical",
@@ -32,6 +32,7 @@ REQUIRED_ALERTS = {
     "AzureJitAzureApiErrors": "warning",
     "AzureJitAzureApiThrottled": "warning",
     "AzureJitDriftCorrectedRepeatedly": "warning",
+    "AzureJitRequestAwaitingApproval": "info",
 }
 
 

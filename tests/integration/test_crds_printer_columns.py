@@ -80,7 +80,7 @@ def test_kubectl_get_jit_lists_policies_and_requests_with_their_columns(
     result = control_plane.kubectl("get", "jit", "-n", examples_with_status, check=True)
 
     policies = {p["NAME"].rsplit("/", 1)[1]: p for p in _table(result.stdout, "jitpolicy")}
-    assert list(policies["web-admins"]) == ["NAME", "READY", "VMS", "AGE"]
+    assert list(policies["web-admins"]) == ["NAME", "READY", "VMS", "EXPOSED", "AGE"]
     assert (policies["web-admins"]["READY"], policies["web-admins"]["VMS"]) == ("True", "2")
     assert all(p["READY"] == "" for name, p in policies.items() if name != "web-admins")
 
@@ -107,7 +107,7 @@ def test_wide_output_adds_the_reason_policy_id_and_message_columns(
     policy = {p["NAME"]: p for p in _table(result.stdout, "jitpolicy")}[
         "jitpolicy.azurejit.dev/web-admins"
     ]
-    assert list(policy) == ["NAME", "READY", "REASON", "VMS", "AZURE-POLICY", "AGE"]
+    assert list(policy) == ["NAME", "READY", "REASON", "VMS", "EXPOSED", "AZURE-POLICY", "AGE"]
     assert policy["REASON"] == "Synced"
     assert policy["AZURE-POLICY"].endswith("/jitNetworkAccessPolicies/web-admins")
     request = {r["NAME"]: r for r in _table(result.stdout, "jitaccessrequest")}

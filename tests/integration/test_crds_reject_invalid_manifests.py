@@ -162,6 +162,13 @@ def _add_vm(name: str) -> Callable[[Manifest], None]:
     return change
 
 
+def _notify(name: str = "azure-jit-notify", key: str | None = "slack") -> dict[str, Any]:
+    ref: dict[str, Any] = {"name": name}
+    if key is not None:
+        ref["key"] = key
+    return {"mode": "Manual", "notify": {"webhook": {"secretKeyRef": ref}}}
+
+
 def _both(*changes: Callable[[Manifest], None]) -> Callable[[Manifest], None]:
     def change(manifest: Manifest) -> None:
         for one in changes:
@@ -506,6 +513,61 @@ INVALID = [
         _request,
         _set(virtualMachine="v" * 65),
         "spec.virtualMachine: Too long: may not be more than 64 bytes",
+    ),
+    # ------------------------------------------------------- extensions and break-glass
+    Invalid(
+        "an emergency request with a justification of a few characters is refused",
+        _request,
+        _set(emergency=True, justification="help"),
+        "an emergency request needs a justification of at least 10 characters",
+    ),
+    Invalid(
+        "an emergency request cannot extend another request",
+        _request,
+        _set(emergency=True, extends="ssh-earlier", justification="INC-4711 database down"),
+        "an emergency request cannot extend another",
+    ),
+    Invalid(
+        "an extension must name a request by its Kubernetes name",
+        _request,
+        _set(extends="Ssh_Earlier"),
+        "spec.extends in body should match",
+    ),
+    Invalid(
+        "emergency is true or false, not a word",
+        _request,
+        _set(emergency="yes"),
+        "spec.emergency: Invalid value",
+    ),
+    Invalid(
+        "a break-glass maximum of 25 hours is above Azure's 24 hours",
+        _policy,
+        _set(breakGlass={"maxDuration": "25h"}),
+        "spec.breakGlass.maxDuration: Invalid value",
+    ),
+    Invalid(
+        "a break-glass rule without its maximum is refused",
+        _policy,
+        _set(breakGlass={}),
+        "spec.breakGlass.maxDuration: Required value",
+    ),
+    Invalid(
+        "approvers' webhook URL in a Secret the operator may not read",
+        _policy,
+        _set(approval=_notify(name="slack-webhook")),
+        "must be azure-jit-notify: the operator may read only the Secret of that name",
+    ),
+    Invalid(
+        "notifying approvers under a policy that asks nobody to approve",
+        _policy,
+        _set(approval={**_notify(), "mode": "Automatic"}),
+        "notify tells approvers, so it needs mode: Manual",
+    ),
+    Invalid(
+        "a notify without the Secret key that holds the URL",
+        _policy,
+        _set(approval=_notify(key=None)),
+        "spec.approval.notify.webhook.secretKeyRef.key: Required value",
     ),
 ]
 

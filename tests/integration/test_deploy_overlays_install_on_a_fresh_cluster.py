@@ -187,12 +187,17 @@ def test_rbac_names_every_verb_and_resource_and_no_secret_but_the_namespace_cred
         assert "*" not in rule["resources"]
         assert "*" not in rule.get("apiGroups", [])
         if "secrets" in rule["resources"]:
-            assert rule == {
-                "apiGroups": [""],
-                "resources": ["secrets"],
-                "resourceNames": ["azure-jit-credential"],
-                "verbs": ["get"],
-            }
+            # The namespace credential (components) or the approvers' webhook URL (JitPolicy
+            # spec.approval.notify): `get` of one Secret name, never list/watch/any Secret.
+            assert rule in [
+                {
+                    "apiGroups": [""],
+                    "resources": ["secrets"],
+                    "resourceNames": [name],
+                    "verbs": ["get"],
+                }
+                for name in ("azure-jit-credential", "azure-jit-notify")
+            ]
         for forbidden in ("pods", "configmaps", "roles", "clusterroles", "rolebindings"):
             assert forbidden not in rule["resources"]
     subjects = [

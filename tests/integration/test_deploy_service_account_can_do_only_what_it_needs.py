@@ -1,8 +1,8 @@
 """`kubectl auth can-i --as=system:serviceaccount:azure-jit-system:azure-jit-operator` on a
 fresh API server with an overlay installed: the operator's ServiceAccount may do what the
 lifecycle needs (tests/e2e/test_lifecycle_as_the_deployed_service_account.py proves that it is
-enough) and nothing else: no Secret at all (the namespace-credentials components add one),
-no RBAC, no workloads."""
+enough) and nothing else: of Secrets only the approvers' webhook Secret azure-jit-notify, by
+name (the namespace-credentials components add one more), no RBAC, no workloads."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ NEEDED = [
     ("watch", "jitaccessschedules.azurejit.dev"),
     ("patch", "jitaccessschedules.azurejit.dev/status"),
     ("create", "events"),
+    # JitPolicy spec.approval.notify: the approvers' webhook URL, by its one fixed name.
+    ("get", "secrets/azure-jit-notify"),
 ]
 NEVER = [
     ("get", "jitaccessrequests.azurejit.dev"),  # the cache has them; nothing reads one alone
@@ -40,6 +42,9 @@ NEVER = [
     ("list", "secrets"),
     ("watch", "secrets"),
     ("get", "secrets/some-other-secret"),
+    ("list", "secrets/azure-jit-notify"),
+    ("watch", "secrets/azure-jit-notify"),
+    ("patch", "secrets/azure-jit-notify"),
     ("create", "secrets"),
     ("get", "configmaps"),
     ("create", "pods"),

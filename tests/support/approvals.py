@@ -131,9 +131,10 @@ def webhooks_world(
     namespace: str,
     *,
     manifests: Sequence[dict[str, Any]],
+    **overrides: Any,
 ) -> Iterator[JitWorld]:
-    """``manifests`` (RBAC) applied, then the operator with managed admission webhooks; the
-    webhook configurations are removed afterwards."""
+    """``manifests`` (RBAC) applied, then the operator with managed admission webhooks (and
+    any other settings ``overrides``); the webhook configurations are removed afterwards."""
     control_plane.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(manifests), check=True)
     try:
         with jit_world(
@@ -142,6 +143,7 @@ def webhooks_world(
             namespace,
             webhooks="managed",
             webhook_port=free_port(),
+            **overrides,
         ) as world:
             wait_for(lambda: _configured(control_plane), timeout=30, what="webhook configurations")
             yield world

@@ -43,6 +43,8 @@ ACTIONS: dict[str, set[str]] = {
     "NetworkSecurityGroups_Get": {f"{NSG}/read"},
     "NetworkInterfaces_Get": {"Microsoft.Network/networkInterfaces/read"},
     "Subnets_Get": {"Microsoft.Network/virtualNetworks/subnets/read"},
+    # The VNet's address space: what the VirtualNetwork tag covers when judging exposure.
+    "VirtualNetworks_Get": {"Microsoft.Network/virtualNetworks/read"},
     "VirtualMachines_Get": {"Microsoft.Compute/virtualMachines/read"},
     "VirtualMachines_List": {"Microsoft.Compute/virtualMachines/read"},
     # Deleting a rule is long-running; its status is polled under the network provider.

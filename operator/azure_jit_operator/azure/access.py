@@ -11,7 +11,7 @@ from azure_jit_operator.azure.compute import ComputeAccess
 from azure_jit_operator.azure.defender import DefenderAccess
 from azure_jit_operator.azure.jit import JitPolicies
 from azure_jit_operator.azure.network import NetworkAccess
-from azure_jit_operator.domain.nsg import VmNetwork
+from azure_jit_operator.domain.nsg import SecurityRuleView, VmNetwork
 
 # VM -> NSG topology changes rarely; re-resolving it on every check would double ARM reads.
 VM_NETWORK_TTL = timedelta(minutes=10)
@@ -27,6 +27,9 @@ class AzureAccess:
         self.defender = DefenderAccess(clients)
         self._vm_networks: dict[str, tuple[VmNetwork, datetime]] = {}
         self._resolving: dict[str, asyncio.Future[VmNetwork]] = {}
+        # The last read of each NSG, and reads in flight that routine checks may share.
+        self._nsg_reads: dict[str, tuple[list[SecurityRuleView], datetime]] = {}
+        self._nsg_reading: dict[str, asyncio.Future[list[SecurityRuleView]]] = {}
 
     async def vm_network(self, vm_id: str, *, now: datetime) -> VmNetwork:
         """The VM's NSGs and addresses, cached; concurrent callers for one VM (requests for
@@ -49,7 +52,39 @@ class AzureAccess:
         if not done.cancelled() and done.exception() is None:
             self._vm_networks[key] = (done.result(), at)
 
+    async def nsg_rules(
+        self, nsg_id: str, *, now: datetime, max_age: timedelta = timedelta(0)
+    ) -> list[SecurityRuleView]:
+        """The NSG's rules. ``max_age`` zero (closes, confirms, revokes): a read that starts
+        now. Otherwise (routine checks: a VM's verification, a policy's exposure check in
+        the same drift interval) a read at most that old, or one in flight, is shared, so
+        each NSG is read once per interval however many checks look at it."""
+        key = nsg_id.lower()
+        if max_age > timedelta(0):
+            last = self._nsg_reads.get(key)
+            if last is not None and now - last[1] <= max_age:
+                return last[0]
+            pending = self._nsg_reading.get(key)
+            if pending is not None:
+                return await asyncio.shield(pending)
+        read = asyncio.ensure_future(self.network.rules(nsg_id))
+        self._nsg_reading[key] = read
+        read.add_done_callback(lambda done: self._nsg_read(key, done, now))
+        return await asyncio.shield(read)
+
+    def _nsg_read(
+        self, key: str, done: asyncio.Future[list[SecurityRuleView]], at: datetime
+    ) -> None:
+        if self._nsg_reading.get(key) is done:
+            del self._nsg_reading[key]
+        if not done.cancelled() and done.exception() is None:
+            last = self._nsg_reads.get(key)
+            if last is None or last[1] <= at:
+                self._nsg_reads[key] = (done.result(), at)
+
     async def close(self) -> None:
-        for pending in self._resolving.values():
-            pending.cancel()
+        for resolving in self._resolving.values():
+            resolving.cancel()
+        for reading in self._nsg_reading.values():
+            reading.cancel()
         await self.clients.close()

@@ -39,6 +39,7 @@ _OPERATIONS: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", r"/networkSecurityGroups/[^/]+$", "NetworkSecurityGroups_Get"),
         ("GET", r"/networkInterfaces/[^/]+$", "NetworkInterfaces_Get"),
         ("GET", r"/virtualNetworks/[^/]+/subnets/[^/]+$", "Subnets_Get"),
+        ("GET", r"/virtualNetworks/[^/]+$", "VirtualNetworks_Get"),
         ("GET", r"/virtualMachines/[^/]+$", "VirtualMachines_Get"),
         ("GET", r"/virtualMachines$", "VirtualMachines_List"),
         ("GET", r"/providers/Microsoft\.Security/pricings/[^/]+$", "Pricings_Get"),

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from azure_jit_operator.domain.notify import NotifyTarget
 from azure_jit_operator.domain.timestamps import parse_timestamp
 
 APPROVED = "Approved"
@@ -30,6 +31,7 @@ class ApprovalPolicy:
     mode: ApprovalMode = ApprovalMode.AUTOMATIC
     required: int = 1
     timeout: timedelta = timedelta(hours=1)
+    notify: NotifyTarget | None = None  # spec.approval.notify: post to approvers' webhook
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,9 @@ from .timestamps import format_timestamp, parse_timestamp
 
 OPEN = "Open"
 CLOSED = "Closed"
+# Conditions whose flips the reconciles announce with an Event of their own (EmergencyAccess,
+# Reviewed), rather than repeating the phase's Event.
+OWN_EVENTS = frozenset({"ReviewRequired"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,8 @@ class RequestStatus:
     closed_at: datetime | None = None
     ports: tuple[PortState, ...] = ()
     azure: AzureRecord = field(default_factory=AzureRecord)
+    extends: str = ""  # the predecessor, once this extension opened
+    chain_start: datetime | None = None  # the chain's first start (extensions only)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None) -> RequestStatus:
@@ -87,6 +92,8 @@ class RequestStatus:
                 initiation_id=str(azure.get("initiationId") or ""),
                 initiated_at=_time(azure.get("initiatedAt")),
             ),
+            extends=str(raw.get("extends") or ""),
+            chain_start=_time(raw.get("chainStartTime")),
         )
 
     def to_dict(self, *, generation: int | None = None) -> dict[str, Any]:
@@ -105,6 +112,9 @@ class RequestStatus:
                 "initiatedAt": _text(self.azure.initiated_at),
             },
         }
+        if self.extends:
+            body["extends"] = self.extends
+            body["chainStartTime"] = _text(self.chain_start)
         if generation is not None:
             body["observedGeneration"] = generation
         return body
@@ -175,7 +185,7 @@ def enter(
     for condition in (ready, open_, denied, *extra):
         if condition is not None:
             conditions, flipped = set_condition(conditions, condition, now=now)
-            flipped_any = flipped_any or flipped
+            flipped_any = flipped_any or (flipped and condition.type not in OWN_EVENTS)
     conditions = _kstatus(conditions, phase, reason, message, now=now)
     changed = phase != status.phase or reason != status.reason
     new = replace(

@@ -15,12 +15,14 @@ from typing import Any
 
 from azure_jit_operator.domain.approvals import ApprovalMode, ApprovalPolicy, Requester
 from azure_jit_operator.domain.durations import DurationError, parse_kube_duration
+from azure_jit_operator.domain.notify import NotifySpecError, parse_notify
 from azure_jit_operator.domain.prefixes import ANY, PrefixError, SourcePrefix, parse_azure_source
 
 MIN_MAX_ACCESS = timedelta(minutes=5)
 MAX_MAX_ACCESS = timedelta(hours=24)
 MIN_REQUEST_DURATION = timedelta(minutes=1)
 MAX_REQUEST_DURATION = timedelta(hours=24)
+MIN_EMERGENCY_JUSTIFICATION = 10
 
 
 class SpecError(ValueError):
@@ -87,6 +89,13 @@ class VmSelector:
 
 
 @dataclass(frozen=True, slots=True)
+class BreakGlassPolicy:
+    """``spec.breakGlass``: emergency requests may open without approval, this long at most."""
+
+    max_duration: timedelta
+
+
+@dataclass(frozen=True, slots=True)
 class JitPolicySpec:
     azure: AzureTarget
     virtual_machines: tuple[VirtualMachineRule, ...]
@@ -94,6 +103,7 @@ class JitPolicySpec:
     selector: VmSelector | None = None
     adopt: bool = False
     approval: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+    break_glass: BreakGlassPolicy | None = None
 
     def virtual_machine(self, name: str) -> VirtualMachineRule | None:
         # Azure resource names are case-insensitive.
@@ -127,6 +137,8 @@ class JitAccessRequestSpec:
     duration: timedelta
     justification: str
     requester: Requester | None = None
+    extends: str = ""  # the request this one extends (a follow-on sharing its port)
+    emergency: bool = False  # break-glass: opens without approval, then needs a review
 
 
 def parse_policy_spec(spec: Mapping[str, Any], *, name: str) -> JitPolicySpec:
@@ -163,7 +175,18 @@ def parse_policy_spec(spec: Mapping[str, Any], *, name: str) -> JitPolicySpec:
         selector=selector,
         adopt=azure.get("adopt") is True,
         approval=_parse_approval(spec.get("approval")),
+        break_glass=_parse_break_glass(spec.get("breakGlass")),
     )
+
+
+def _parse_break_glass(raw: object) -> BreakGlassPolicy | None:
+    if raw is None:
+        return None
+    body = _as_mapping(raw, "spec.breakGlass")
+    limit = _duration(body, "maxDuration", "spec.breakGlass.maxDuration")
+    if not MIN_REQUEST_DURATION <= limit <= MAX_REQUEST_DURATION:
+        raise SpecError("spec.breakGlass.maxDuration", "must lie between 1m and 24h")
+    return BreakGlassPolicy(max_duration=limit)
 
 
 def _parse_approval(raw: object) -> ApprovalPolicy:
@@ -184,7 +207,11 @@ def _parse_approval(raw: object) -> ApprovalPolicy:
     )
     if not timedelta(minutes=1) <= timeout <= timedelta(hours=168):
         raise SpecError("spec.approval.timeout", "must lie between 1m and 168h")
-    return ApprovalPolicy(mode=mode, required=required, timeout=timeout)
+    try:
+        notify = parse_notify(approval.get("notify"))
+    except NotifySpecError as exc:
+        raise SpecError("spec.approval.notify", str(exc)) from None
+    return ApprovalPolicy(mode=mode, required=required, timeout=timeout, notify=notify)
 
 
 def _parse_selector(raw: object) -> VmSelector:
@@ -280,7 +307,37 @@ def parse_request_spec(spec: Mapping[str, Any]) -> JitAccessRequestSpec:
         duration=duration,
         justification=str(spec.get("justification", "")),
         requester=Requester.from_dict(spec.get("requester")),
+        extends=_optional_string(spec, "extends", "spec.extends"),
+        emergency=_emergency(spec),
     )
+
+
+def _optional_string(parent: Mapping[str, Any], key: str, path: str) -> str:
+    value = parent.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str) or not value:
+        raise SpecError(path, "must be a non-empty string when set")
+    return value
+
+
+def _emergency(spec: Mapping[str, Any]) -> bool:
+    value = spec.get("emergency", False)
+    if not isinstance(value, bool):
+        raise SpecError("spec.emergency", "must be true or false")
+    if value and spec.get("extends"):
+        raise SpecError(
+            "spec.emergency",
+            "an emergency request cannot extend another; create a new emergency request",
+        )
+    if value and len(str(spec.get("justification", "")).strip()) < MIN_EMERGENCY_JUSTIFICATION:
+        raise SpecError(
+            "spec.justification",
+            f"an emergency request needs a justification of at least "
+            f"{MIN_EMERGENCY_JUSTIFICATION} characters saying what the emergency is "
+            "(e.g. the incident id)",
+        )
+    return value
 
 
 def _mapping(parent: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
@@ -344,6 +401,7 @@ def _require_unique(values: Sequence[object], path: str, what: str) -> None:
 __all__ = [
     "ANY",
     "AzureTarget",
+    "BreakGlassPolicy",
     "DeletionPolicy",
     "JitAccessRequestSpec",
     "JitPolicySpec",

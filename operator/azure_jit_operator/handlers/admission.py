@@ -8,7 +8,9 @@
   anyway: a webhook outage must not block requests that are fine.
 - ``guard-approvals`` (validating on ``jitaccessrequests/status``, failurePolicy Fail):
   only the operator writes a request's status, except that an approver may add their own
-  decision, if a SubjectAccessReview grants them ``approve`` on the request's JitPolicy.
+  decision (``status.approvals``) or, on an emergency request, their own review
+  (``status.reviews``), if a SubjectAccessReview grants them ``approve`` on the request's
+  JitPolicy.
 - The same three for JitAccessSchedule (``stamp-schedule-requester``,
   ``verify-schedule-requester``, ``guard-schedule-approvals``): a schedule is approved once,
   by the same verb and rules, and each decision names the generation (spec) it approves.
@@ -28,6 +30,12 @@ from azure_jit_operator.domain.approvals import (
     Requester,
     check_new_decisions,
     parse_records,
+)
+from azure_jit_operator.domain.break_glass import (
+    ReviewRecord,
+    check_emergency,
+    check_new_reviews,
+    parse_reviews,
 )
 from azure_jit_operator.domain.request_rules import check_request, policy_not_found
 from azure_jit_operator.domain.schedules import parse_schedule_approvals
@@ -103,6 +111,13 @@ def register(registry: kopf.OperatorRegistry) -> None:
         if policy.spec is None:
             return  # the policy itself is invalid; the operator reports that on the request
         denial = check_request(request, policy.spec, policy_name=policy.name)
+        if denial is None and request.emergency:
+            denial = check_emergency(
+                request.duration,
+                policy.spec.break_glass,
+                policy_name=policy.name,
+                webhooks=rt.settings.webhooks,
+            )
         if denial is not None:
             raise kopf.AdmissionError(denial.message, code=422)
 
@@ -140,23 +155,39 @@ async def _guard_approvals(
     new_status = dict(body.get("status") or {})
     before = parse_records(old_status.get("approvals"))
     after = parse_records(new_status.get("approvals"))
+    reviewed_before = parse_reviews(old_status.get("reviews"))
+    reviewed_after = parse_reviews(new_status.get("reviews"))
     user = str(userinfo.get("username", ""))
     if user == rt.username:
-        if before != after:
-            raise kopf.AdmissionError("the operator never changes recorded approvals", code=403)
+        if before != after or reviewed_before != reviewed_after:
+            raise kopf.AdmissionError(
+                "the operator never changes recorded approvals or reviews", code=403
+            )
         return
     if _without_approvals(old_status) != _without_approvals(new_status):
         raise kopf.AdmissionError(
             "only the operator writes a request's status; approvers add their decision to "
-            "status.approvals (kubectl jit approve|deny)",
+            "status.approvals (kubectl jit approve|deny), or their review of an emergency "
+            "request to status.reviews (kubectl jit review)",
             code=403,
         )
-    if before == after:
+    if before == after and reviewed_before == reviewed_after:
         return
-    requester = Requester.from_dict((body.get("spec") or {}).get("requester"))
+    spec = body.get("spec") or {}
+    requester = Requester.from_dict(spec.get("requester"))
     problem = check_new_decisions(before, after, user=user, requester=requester)
     if problem is None:
         problem = _stale_time(after[len(before) :], now=rt.clock.now())
+    if problem is None:
+        problem = check_new_reviews(
+            reviewed_before,
+            reviewed_after,
+            user=user,
+            requester=requester,
+            emergency=spec.get("emergency") is True,
+        )
+    if problem is None:
+        problem = _stale_time(reviewed_after[len(reviewed_before) :], now=rt.clock.now())
     if problem is not None:
         raise kopf.AdmissionError(problem, code=403)
     policy = str((body.get("spec") or {}).get("policyName", ""))
@@ -176,8 +207,9 @@ async def _guard_approvals(
             code=503,
         ) from None
     if not allowed:
+        act = "approve" if before != after else "review"
         raise kopf.AdmissionError(
-            f"{user} may not approve requests under JitPolicy {policy!r}: that takes the "
+            f"{user} may not {act} requests under JitPolicy {policy!r}: that takes the "
             f"'approve' verb on jitpolicies/{policy} in namespace {namespace} (RBAC)",
             code=403,
         )
@@ -330,10 +362,10 @@ def _requester(userinfo: Mapping[str, Any]) -> Requester:
 
 
 def _without_approvals(status: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in status.items() if k != "approvals"}
+    return {k: v for k, v in status.items() if k not in ("approvals", "reviews")}
 
 
-def _stale_time(added: Sequence[ApprovalRecord], *, now: datetime) -> str | None:
+def _stale_time(added: Sequence[ApprovalRecord | ReviewRecord], *, now: datetime) -> str | None:
     for entry in added:
         if entry.time is None or abs(entry.time - now) > CLOCK_SKEW:
             return "a decision's time must be now (within 5 minutes); kubectl jit sets it"

@@ -18,6 +18,8 @@ from datetime import timedelta
 from azure_jit_operator.domain.approvals import APPROVED, DENIED
 from azure_jit_operator.domain.durations import DurationError, parse_kube_duration
 from azure_jit_operator.domain.prefixes import PrefixError, parse_prefix
+from azure_jit_operator.kubectl_jit import chain_arguments
+from azure_jit_operator.kubectl_jit.chain_arguments import ChainOptions
 from azure_jit_operator.kubectl_jit.schedule_arguments import (
     ScheduleOptions,
     add_schedule_parser,
@@ -44,6 +46,10 @@ examples:
   kubectl jit deny vm-web-01-22-x7k2p --reason "change freeze until Monday"
   kubectl jit status vm-web-01-22-x7k2p
   kubectl jit revoke vm-web-01-22-x7k2p --wait
+  kubectl jit extend vm-web-01-22-x7k2p --for 30m
+  kubectl jit request --emergency --policy web-admins --vm vm-web-01 --port 22 --for 30m \
+      --reason "INC-4712 outage, database down" --from 198.51.100.7/32
+  kubectl jit review vm-web-01-22-x7k2p
   kubectl jit schedule create weekday-maintenance --cron '0 9 * * 1-5' \
       --time-zone Europe/Berlin --for 1h --policy web-admins --vm vm-web-01 --port 22 \
       --from 198.51.100.7/32 --reason "CHG-1234 weekday maintenance"
@@ -75,6 +81,7 @@ class RequestOptions:
     name: str | None
     wait: bool
     timeout: timedelta
+    emergency: bool = False  # break-glass: spec.emergency
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +111,13 @@ class StatusOptions:
 
 
 Options = (
-    RequestOptions | DecisionOptions | RevokeOptions | ListOptions | StatusOptions | ScheduleOptions
+    RequestOptions
+    | DecisionOptions
+    | RevokeOptions
+    | ListOptions
+    | StatusOptions
+    | ChainOptions
+    | ScheduleOptions
 )
 
 
@@ -280,6 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--name", type=object_name, help="name of the request (default: <vm>-<port>-<random>)"
     )
     _wait_flags(request, "until the ports are open (or the request is Denied or Failed)")
+    request.add_argument(
+        "--emergency",
+        action="store_true",
+        help="break-glass: open without approval where the JitPolicy allows it "
+        "(spec.breakGlass); raises an alert and needs an approver's review afterwards "
+        "(kubectl jit review); the reason must say what the emergency is (10+ characters)",
+    )
 
     approve = sub.add_parser(
         "approve",
@@ -343,6 +363,14 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument(
         "--events", type=int, default=10, metavar="N", help="how many recent Events (default 10)"
     )
+    chain_arguments.add_parsers(
+        sub,
+        common,
+        object_name=object_name,
+        duration=duration,
+        text=_text,
+        wait_flags=_wait_flags,
+    )
     add_schedule_parser(
         sub,
         common,
@@ -385,8 +413,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Invocation:
     return Invocation(connection=connection, options=_options(args))
 
 
-def _options(args: argparse.Namespace) -> Options:
+def _options(args: argparse.Namespace) -> Options:  # noqa: PLR0911 - one command each
     command: str = args.command
+    chained = chain_arguments.options_from(args, default_wait=DEFAULT_WAIT)
+    if chained is not None:
+        return chained
     if command == "request":
         return RequestOptions(
             policy=args.policy,
@@ -398,6 +429,7 @@ def _options(args: argparse.Namespace) -> Options:
             name=args.name,
             wait=args.wait,
             timeout=args.timeout or DEFAULT_WAIT,
+            emergency=args.emergency,
         )
     if command in ("approve", "deny"):
         scheduled = schedule_target(args.name)

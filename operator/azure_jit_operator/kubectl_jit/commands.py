@@ -94,6 +94,7 @@ def request_manifest(options: RequestOptions, *, source: str) -> dict[str, Any]:
             "ports": [{"number": n, "sourceAddressPrefix": source} for n in options.ports],
             "duration": format_kube_duration(options.duration),
             "justification": options.reason,
+            **({"emergency": True} if options.emergency else {}),
         },
     }
 
@@ -216,6 +217,12 @@ def run_revoke(cluster: Cluster, options: RevokeOptions, *, io: Console) -> int:
     spec = found.get("spec") or {}
     what = f"{format_ports(found)} on {spec.get('virtualMachine', '?')}"
     phase = str((found.get("status") or {}).get("phase") or "Pending")
+    successor = (found.get("status") or {}).get("extendedBy")
+    if successor and phase == "Active":
+        io.say(
+            f"note: its extension {successor} is a request of its own and keeps the port open "
+            f"until it expires; end it too with `kubectl jit revoke {successor}`"
+        )
     if not options.wait:
         io.say(f"jitaccessrequest/{name} deleted")
         if phase == "Active":

@@ -18,6 +18,8 @@ from azure_jit_operator.kubectl_jit.arguments import (
     StatusOptions,
     parse_args,
 )
+from azure_jit_operator.kubectl_jit.chain_arguments import ExtendOptions, ReviewOptions
+from azure_jit_operator.kubectl_jit.chain_commands import run_extend, run_review
 from azure_jit_operator.kubectl_jit.client import CliError, Cluster, connect
 from azure_jit_operator.kubectl_jit.commands import (
     Console,
@@ -26,6 +28,7 @@ from azure_jit_operator.kubectl_jit.commands import (
     run_request,
     run_revoke,
     run_status,
+    wait_until_settled,
 )
 from azure_jit_operator.kubectl_jit.myip import DetectionError, detect_public_ip
 from azure_jit_operator.kubectl_jit.schedule_arguments import (
@@ -65,13 +68,15 @@ def run(invocation: Invocation, *, io: Console, env: Mapping[str, str]) -> int:
         return _dispatch(cluster, options, source=source, io=io)
 
 
-def _dispatch(
+def _dispatch(  # noqa: PLR0911 - one command each
     cluster: Cluster,
     options: RequestOptions
     | DecisionOptions
     | RevokeOptions
     | ListOptions
     | StatusOptions
+    | ExtendOptions
+    | ReviewOptions
     | ScheduleCreateOptions
     | ScheduleListOptions
     | ScheduleSuspendOptions,
@@ -87,6 +92,15 @@ def _dispatch(
         return run_revoke(cluster, options, io=io)
     if isinstance(options, ListOptions):
         return run_list(cluster, options, io=io)
+    if isinstance(options, ExtendOptions):
+        return run_extend(
+            cluster,
+            options,
+            say=io.say,
+            wait=lambda name, timeout: wait_until_settled(cluster, name, timeout=timeout, io=io),
+        )
+    if isinstance(options, ReviewOptions):
+        return run_review(cluster, options, now=io.now, say=io.say)
     if isinstance(options, ScheduleCreateOptions | ScheduleListOptions | ScheduleSuspendOptions):
         return run_schedule(cluster, options, say=io.say, now=io.now())
     return run_status(cluster, options, io=io)

@@ -20,6 +20,7 @@ from azure_jit_operator.domain.approvals import (
     parse_records,
 )
 from azure_jit_operator.domain.timestamps import parse_timestamp
+from azure_jit_operator.kubectl_jit.chain_output import chain_lines
 
 NONE = "-"
 LIST_HEADERS = ("NAME", "POLICY", "VM", "PORTS", "PHASE", "EXPIRES", "REQUESTER", "APPROVALS")
@@ -231,6 +232,7 @@ def describe(
         ("Closed", when(status.get("closedAt"), now)),
     ]
     lines = [f"{label + ':':<12}{value}" for label, value in fields]
+    lines += chain_lines(request)
     lines += ["Ports:", table(("PORT", "SOURCE", "STATE"), _port_rows(request), indent="  ")]
     lines += _approval_lines(request, rule, now=now, phase=phase)
     conditions = status.get("conditions") or []

@@ -12,6 +12,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from azure_jit_operator.domain.extension import Predecessor
+from azure_jit_operator.domain.lifecycle import Phase
 from azure_jit_operator.domain.request_status import RequestStatus
 from azure_jit_operator.reconcile.judge import PolicyView
 from azure_jit_operator.reconcile.objects import ObjectView
@@ -20,6 +22,12 @@ from azure_jit_operator.reconcile.runtime import Runtime
 from azure_jit_operator.reconcile.tracked import RequestKey, Tracked, VmKey
 
 FINALIZER = "azurejit.dev/finalizer"
+# Written by others than the operator's reconciles (approvers, reviewers) or by a separate
+# patch (extendedBy, and ``approval``: the audit cursor and when approvers were notified):
+# the only parts of a watched status the cache keeps.
+KEPT_STATUS = ("approvals", "reviews", "extendedBy", "approval")
+# Extensions in these phases no longer hold their predecessor's one extension slot.
+_GAVE_UP = frozenset({Phase.DENIED, Phase.FAILED, Phase.REVOKED})
 
 
 def _version(body: Mapping[str, Any]) -> int:
@@ -38,6 +46,7 @@ class Cache:
         self._on_vm: dict[VmKey, set[RequestKey]] = {}
         self._placed: dict[RequestKey, VmKey] = {}
         self._by_policy: dict[tuple[str, str], set[RequestKey]] = {}
+        self._extensions: dict[RequestKey, set[RequestKey]] = {}  # predecessor -> extensions
         self.policy_objects: dict[tuple[str, str], ObjectView] = {}
         # Who governs which Azure policy / VM port: key -> {(rank, created, "ns/name")}.
         self._governance: dict[str, set[tuple[int, str, str]]] = {}
@@ -55,6 +64,7 @@ class Cache:
         self._on_vm.clear()
         self._placed.clear()
         self._by_policy.clear()
+        self._extensions.clear()
         self.policy_objects.clear()
         self._governance.clear()
         self._governs.clear()
@@ -70,8 +80,8 @@ class Cache:
         decoded = ObjectView.decode("JitAccessRequest", body)
         # Kept per request for as long as it lives: only what the reconciles read (the status
         # they wrote is the recorder's; of the live one only approvers' decisions matter).
-        approvals = decoded.status.get("approvals")
-        obj = replace(decoded, annotations={}, status={"approvals": approvals} if approvals else {})
+        kept = {k: decoded.status[k] for k in KEPT_STATUS if decoded.status.get(k)}
+        obj = replace(decoded, annotations={}, status=kept)
         key = (obj.namespace, obj.name)
         version = _version(body)
         known = self.requests.get(key)
@@ -98,6 +108,9 @@ class Cache:
         owner = _schedule_of(obj)
         if owner is not None:
             self._owned.setdefault(owner, set()).add(key)
+        extends = obj.spec.get("extends")
+        if isinstance(extends, str) and extends:
+            self._extensions.setdefault((obj.namespace, extends), set()).add(key)
         self.place(tracked)
         return tracked
 
@@ -117,6 +130,13 @@ class Cache:
                 members.discard(key)
                 if not members:
                     del self._by_policy[policy]
+            extends = tracked.obj.spec.get("extends")
+            if isinstance(extends, str) and extends:
+                chain = self._extensions.get((tracked.obj.namespace, extends))
+                if chain is not None:
+                    chain.discard(key)
+                    if not chain:
+                        del self._extensions[(tracked.obj.namespace, extends)]
         return tracked
 
     def place(self, tracked: Tracked) -> VmKey | None:
@@ -148,6 +168,38 @@ class Cache:
 
     def placed(self, key: RequestKey) -> VmKey | None:
         return self._placed.get(key)
+
+    # -- extension chains (the judge's ChainLookup) ----------------------------------
+
+    def predecessor(self, namespace: str, name: str) -> Predecessor | None:
+        tracked = self.requests.get((namespace, name))
+        if tracked is None:
+            return None
+        status = tracked.status
+        # A request being deleted is being revoked: nobody extends it any more.
+        deleting = tracked.revoking or tracked.obj.deleting
+        return Predecessor(
+            name=name,
+            phase=Phase.REVOKED if deleting else status.phase,
+            spec=tracked.spec(),
+            start_time=status.start_time,
+            expires_at=status.expires_at,
+            chain_start=status.chain_start,
+        )
+
+    def extensions_of(self, namespace: str, name: str) -> list[Tracked]:
+        """The live requests extending ``namespace/name``, oldest first."""
+        keys = self._extensions.get((namespace, name), ())
+        found = [
+            self.requests[k]
+            for k in keys
+            if k in self.requests and self.requests[k].status.phase not in _GAVE_UP
+        ]
+        return sorted(found, key=lambda t: (t.obj.created, t.obj.name))
+
+    def first_extension(self, namespace: str, name: str) -> str | None:
+        found = self.extensions_of(namespace, name)
+        return found[0].obj.name if found else None
 
     def waiting_on_policy(self, namespace: str, name: str) -> list[Tracked]:
         keys = self._by_policy.get((namespace, name), ())

@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from azure_jit_operator.azure.errors import AzureError, classify
+from azure_jit_operator.domain.audit import Action, Actor
+from azure_jit_operator.domain.break_glass import parse_reviews
 from azure_jit_operator.domain.lifecycle import Phase
 from azure_jit_operator.metrics import RECONCILE_ERRORS_TOTAL
+from azure_jit_operator.reconcile import emergency_reviews
+from azure_jit_operator.reconcile.approval_notifier import ApprovalNotifier
+from azure_jit_operator.reconcile.audit_trail import emit_decision
+from azure_jit_operator.reconcile.awaiting_approval import WAITING_FOR_APPROVAL, AwaitingApproval
 from azure_jit_operator.reconcile.cache import Cache
+from azure_jit_operator.reconcile.emergency_reviews import UnreviewedEmergencies
 from azure_jit_operator.reconcile.judge import UNKNOWN_POLICY
 from azure_jit_operator.reconcile.open_ports import OpenPorts
 from azure_jit_operator.reconcile.recorder import Stop
@@ -69,10 +76,14 @@ class Context:
     cache: Cache
     open_ports: OpenPorts
     queue: WorkQueue[QueueKey]
+    unreviewed: UnreviewedEmergencies = field(default_factory=UnreviewedEmergencies)
+    awaiting: AwaitingApproval = field(default_factory=AwaitingApproval)
+    notifier: ApprovalNotifier | None = None  # spec.approval.notify; its own queue
 
     def route(self, tracked: Tracked) -> QueueKey:
         """The key whose reconcile looks after this request now: its VM's once it has Azure
         state there (or is judged ready to open), else its own."""
+        self.unreviewed.note(tracked, policy=self.policy_label(tracked))
         if not tracked.status.phase.is_terminal:
             vm = self.cache.place(tracked)
             if vm is not None:
@@ -85,6 +96,11 @@ class Context:
 
     def enqueue(self, tracked: Tracked) -> None:
         self.queue.add(self.route(tracked))
+
+    def required_approvals(self, tracked: Tracked) -> int:
+        named = str(tracked.obj.spec.get("policyName", ""))
+        policy = self.cache.policy(tracked.obj.namespace, named)
+        return policy.spec.approval.required if policy and policy.spec else 1
 
     def policy_label(self, tracked: Tracked) -> str:
         """Metric labels carry only names of JitPolicies that exist, never a user's typo."""
@@ -107,13 +123,34 @@ class Context:
             # A VM's two reconciles may both hold a request for a moment (its close and its
             # confirm): once finished (revoked, expired), nothing moves it back.
             return False
-        changes.setdefault("extra", tracked.approval)
+        extra = tuple(changes.get("extra", tracked.approval))
+        # Every write carries the ReviewRequired its reviews call for, so whichever write of a
+        # break-glass request lands last is right, and the condition survives Expired.
+        review = emergency_reviews.condition_for(tracked, start_time=changes.get("start_time"))
+        if review is not None:
+            extra = (*(c for c in extra if c.type != review.type), review)
+        changes["extra"] = extra
+        reviewed_before = emergency_reviews.reviewed(tracked)
+        label = policy or self.policy_label(tracked)
         try:
             await tracked.recorder.write(
-                phase, reason, message, policy=policy or self.policy_label(tracked), **changes
+                phase,
+                reason,
+                message,
+                policy=label,
+                required_approvals=self.required_approvals(tracked),
+                **changes,
             )
         except Stop:
             return False
+        if not reviewed_before and emergency_reviews.reviewed(tracked):
+            self._announce_review(tracked)
+        self.awaiting.update(
+            tracked.ref,
+            namespace=tracked.obj.namespace,
+            policy=label,
+            waiting=phase is Phase.PENDING and reason == WAITING_FOR_APPROVAL,
+        )
         if phase is Phase.PENDING:
             self.open_ports.waiting(
                 tracked.ref,
@@ -124,7 +161,40 @@ class Context:
         else:
             self.open_ports.settled(tracked.ref)
         self.cache.place(tracked)
+        self.unreviewed.note(tracked, policy=self.policy_label(tracked))
         return True
+
+    def _announce_review(self, tracked: Tracked) -> None:
+        """The first valid review of an emergency request is now on its status."""
+        condition = emergency_reviews.recorded(tracked)
+        message = condition.message if condition else "reviewed"
+        self.rt.post_event(tracked.obj.identity, "Normal", "Reviewed", message)
+        reviews = parse_reviews(tracked.obj.status.get("reviews"))
+        spec = tracked.spec()
+        requester = spec.requester.username if spec and spec.requester else ""
+        first = next((r for r in reviews if r.user and r.user != requester), None)
+        emit_decision(
+            tracked.obj,
+            tracked.status,
+            Action.REVIEWED,
+            actor=Actor.user(first.user if first else ""),
+            time=(first.time if first and first.time else self.rt.clock.now()),
+            reason="Reviewed",
+            message=message,
+            details={"review": first.comment} if first and first.comment else None,
+        )
+        log.info(
+            "%s: emergency access %s",
+            tracked.obj,
+            message,
+            extra={"k8s_namespace": tracked.obj.namespace, "k8s_name": tracked.obj.name},
+        )
+
+    async def rewrite(self, tracked: Tracked) -> bool:
+        """Write the request's status as it is, with conditions brought up to date (a review
+        recorded meanwhile)."""
+        status = tracked.status
+        return await self.write(tracked, status.phase, status.reason, status.message)
 
     def observed(self, tracked: Tracked, ports: Sequence[int], open_ports: Iterable[int]) -> None:
         self.open_ports.observed(

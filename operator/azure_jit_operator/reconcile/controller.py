@@ -21,6 +21,7 @@ from typing import Any
 
 from azure_jit_operator.domain.lifecycle import Phase
 from azure_jit_operator.kube.api import POLICIES, REQUESTS, SCHEDULES
+from azure_jit_operator.reconcile.approval_notifier import ApprovalNotifier
 from azure_jit_operator.reconcile.cache import Cache
 from azure_jit_operator.reconcile.context import (
     Context,
@@ -71,6 +72,9 @@ class Controller:
         self.cache = Cache(rt)
         self.queue: WorkQueue[QueueKey] = WorkQueue(rt.clock)
         self.ctx = Context(rt, self.cache, open_ports, self.queue)
+        self.notifier = ApprovalNotifier(rt, self.cache)
+        self.ctx.notifier = self.notifier
+        self._notifying: asyncio.Task[None] | None = None
         self._requests = RequestReconciler(self.ctx)
         self._vms = VmReconciler(self.ctx)
         self._policies = PolicyReconciler(rt, self.cache)
@@ -117,6 +121,10 @@ class Controller:
                 self.queue.run(self._reconcile, workers=self._workers),
                 context=self._kopf_context,
             )
+            # Approvers' notifications run apart: a slow webhook holds back no reconcile.
+            self._notifying = asyncio.get_running_loop().create_task(
+                self.notifier.run(), context=self._kopf_context
+            )
 
     async def pause(self) -> None:
         """Stop acting and forget everything (a peer is active and may change any status)."""
@@ -129,16 +137,26 @@ class Controller:
             self.open_ports.forget(tracked.ref)
             if tracked.revoke is not None and not tracked.revoke.done():
                 tracked.revoke.set_exception(StillOpenError("the operator paused for a peer"))
+        self.ctx.unreviewed.forget_all()
         self.cache.clear()
         self.queue.clear()
         self._policies.forget()
+        self.notifier.clear()
+        self.ctx.awaiting.clear()
         self._schedules.forget()
 
     async def stop(self) -> None:
         self._active = False
         await self._stop_workers()
+        await self.notifier.close()
 
     async def _stop_workers(self) -> None:
+        notifying, self._notifying = self._notifying, None
+        if notifying is not None:
+            # A notification in flight is only a message: it is retried after a restart.
+            notifying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await notifying
         running, self._running = self._running, None
         if running is None:
             return
@@ -220,7 +238,10 @@ class Controller:
             tracked = self.cache.remove_request(key)
             if tracked is not None:
                 self.open_ports.forget(tracked.ref)
+                self.ctx.unreviewed.forget(tracked.ref)
+                self.ctx.awaiting.forget(tracked.ref)
                 self.queue.discard(request_queue_key(*key))
+                self.notifier.forget(key, tracked.obj.uid)
             self._wake_schedule_of(body)
             return
         tracked = self.cache.put_request(body, now=self.rt.clock.now())

@@ -6,18 +6,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from azure_jit_operator.domain.approvals import (
-    ApprovalMode,
-    ApprovalVerdict,
-    approval_verdict,
-    parse_records,
-)
+from azure_jit_operator.domain.approvals import ApprovalMode, approval_verdict, parse_records
 from azure_jit_operator.domain.azure_policy import policy_resource_id, vm_resource_id
+from azure_jit_operator.domain.break_glass import EMERGENCY_APPROVAL_REASON, check_emergency
 from azure_jit_operator.domain.conditions import FALSE, TRUE, Condition
-from azure_jit_operator.domain.request_rules import check_request, policy_not_found
-from azure_jit_operator.domain.specs import JitPolicySpec, SpecError, parse_request_spec
+from azure_jit_operator.domain.extension import Link, NotYet, Predecessor, check_extension
+from azure_jit_operator.domain.request_rules import Denial, check_request, policy_not_found
+from azure_jit_operator.domain.specs import (
+    JitAccessRequestSpec,
+    JitPolicySpec,
+    SpecError,
+    parse_request_spec,
+)
 from azure_jit_operator.reconcile.objects import ObjectView
 from azure_jit_operator.reconcile.schedule_approval import ScheduleLookup, approval_from_schedule
 from azure_jit_operator.reconcile.tracked import Binding
@@ -27,7 +29,6 @@ POLICY_GRACE = timedelta(seconds=30)  # a request may arrive just before its pol
 # does not add a status write per request to its backlog; short enough to explain a real stall.
 FINALIZER_REPORT_AFTER = timedelta(minutes=2)
 UNKNOWN_POLICY = "<unknown>"
-_approved = ApprovalVerdict("approved", "ApprovedWithSchedule", "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,25 @@ class PolicyView:
 
 
 PolicyLookup = Callable[[str, str], PolicyView | None]
+
+
+class ChainLookup(Protocol):
+    """What judging an extension reads of the other requests (the controller's cache)."""
+
+    def predecessor(self, namespace: str, name: str) -> Predecessor | None: ...
+
+    def first_extension(self, namespace: str, name: str) -> str | None: ...
+
+
+class _NoChains:
+    def predecessor(self, namespace: str, name: str) -> Predecessor | None:
+        return None
+
+    def first_extension(self, namespace: str, name: str) -> str | None:
+        return None
+
+
+NO_CHAINS: ChainLookup = _NoChains()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +89,111 @@ class Ready:
 Verdict = Denied | Wait | Ready
 
 
+# Break-glass skips approval; the ReviewRequired condition is set once it opens.
+BREAK_GLASS_APPROVED = Condition(
+    "Approved",
+    TRUE,
+    EMERGENCY_APPROVAL_REASON,
+    "emergency request: opens without approval under the policy's spec.breakGlass",
+)
+
+
+def _extension(
+    spec: JitAccessRequestSpec,
+    obj: ObjectView,
+    policy: PolicyView,
+    chains: ChainLookup,
+    *,
+    now: datetime,
+) -> Link | Denied | Wait | None:
+    """An extension's link to its predecessor, or why it cannot open (None: no extension)."""
+    if not spec.extends or policy.spec is None:
+        return None
+    judged = check_extension(
+        spec,
+        chains.predecessor(obj.namespace, spec.extends),
+        policy.spec,
+        request_name=obj.name,
+        first_extension=chains.first_extension(obj.namespace, spec.extends),
+        now=now,
+    )
+    if isinstance(judged, Denial):
+        return Denied(judged.reason, judged.message, policy.name)
+    if isinstance(judged, NotYet):
+        return Wait(judged.reason, judged.message, now + timedelta(seconds=2))
+    return judged
+
+
+def _approval(  # noqa: PLR0911 - one outcome per approval rule
+    spec: JitAccessRequestSpec,
+    obj: ObjectView,
+    policy: PolicyView,
+    live_status: Mapping[str, Any],
+    *,
+    webhooks: str,
+    now: datetime,
+    schedules: ScheduleLookup | None = None,
+    operator_user: str = "",
+) -> tuple[Condition, ...] | Denied | Wait:
+    """The Approved condition(s) a request opens with, or why it may not open (yet)."""
+    assert policy.spec is not None
+    if spec.emergency:
+        refusal = check_emergency(
+            spec.duration, policy.spec.break_glass, policy_name=policy.name, webhooks=webhooks
+        )
+        if refusal is not None:
+            return Denied(refusal.reason, refusal.message, policy.name)
+        return (BREAK_GLASS_APPROVED,)  # ReviewRequired is its price
+    if policy.spec.approval.mode is ApprovalMode.MANUAL:
+        if webhooks == "off":
+            # Without the admission webhooks nobody vouches for spec.requester or for the
+            # approvers' identities: approvals would be forgeable.
+            return Denied(
+                "ApprovalNeedsWebhooks",
+                f"JitPolicy {policy.name!r} requires approval, which needs the operator's "
+                "admission webhooks (AZURE_JIT_WEBHOOKS=managed or external; deploy/components)",
+                policy.name,
+            )
+        if schedules is not None:
+            # A window's request carries its JitAccessSchedule's approval (approved once).
+            by_schedule = approval_from_schedule(
+                obj,
+                spec,
+                policy.spec.approval,
+                schedules=schedules,
+                operator_user=operator_user,
+            )
+            if by_schedule is not None:
+                return (by_schedule,)
+        verdict = approval_verdict(
+            policy.spec.approval,
+            requester=spec.requester,
+            records=parse_records(live_status.get("approvals")),
+            created=obj.created,
+            now=now,
+            request_name=obj.name,
+        )
+        condition = Condition(
+            "Approved",
+            TRUE if verdict.state == "approved" else FALSE,
+            verdict.reason,
+            verdict.message,
+        )
+        if verdict.state == "denied":
+            return Denied(verdict.reason, verdict.message, policy.name, (condition,))
+        if verdict.state != "approved":
+            # Decisions arrive through the watch; the deadline is looked at in any case.
+            deadline = obj.created + policy.spec.approval.timeout
+            return Wait(
+                verdict.reason,
+                verdict.message,
+                min(deadline, now + timedelta(seconds=2)),
+                (condition,),
+            )
+        return (condition,)
+    return ()
+
+
 def judge(  # noqa: PLR0911 - one verdict per rule, in the order a person checks them
     obj: ObjectView,
     *,
@@ -78,6 +203,7 @@ def judge(  # noqa: PLR0911 - one verdict per rule, in the order a person checks
     policies: PolicyLookup,
     webhooks: str,
     now: datetime,
+    chains: ChainLookup = NO_CHAINS,
     schedules: ScheduleLookup | None = None,
     operator_user: str = "",
 ) -> Verdict:
@@ -105,56 +231,21 @@ def judge(  # noqa: PLR0911 - one verdict per rule, in the order a person checks
     denial = check_request(spec, policy.spec, policy_name=policy.name)
     if denial is not None:
         return Denied(denial.reason, denial.message, policy.name)
-    approval: tuple[Condition, ...] = ()
-    if policy.spec.approval.mode is ApprovalMode.MANUAL:
-        if webhooks == "off":
-            # Without the admission webhooks nobody vouches for spec.requester or for the
-            # approvers' identities: approvals would be forgeable.
-            return Denied(
-                "ApprovalNeedsWebhooks",
-                f"JitPolicy {policy.name!r} requires approval, which needs the operator's "
-                "admission webhooks (AZURE_JIT_WEBHOOKS=managed or external; deploy/components)",
-                policy.name,
-            )
-        by_schedule = (
-            approval_from_schedule(
-                obj,
-                spec,
-                policy.spec.approval,
-                schedules=schedules,
-                operator_user=operator_user,
-            )
-            if schedules is not None
-            else None
-        )
-        verdict = approval_verdict(
-            policy.spec.approval,
-            requester=spec.requester,
-            records=parse_records(live_status.get("approvals")),
-            created=obj.created,
-            now=now,
-            request_name=obj.name,
-        )
-        condition = Condition(
-            "Approved",
-            TRUE if verdict.state == "approved" else FALSE,
-            verdict.reason,
-            verdict.message,
-        )
-        if by_schedule is not None:
-            verdict, condition = _approved, by_schedule
-        if verdict.state == "denied":
-            return Denied(verdict.reason, verdict.message, policy.name, (condition,))
-        if verdict.state != "approved":
-            # Decisions arrive through the watch; the deadline is looked at in any case.
-            deadline = obj.created + policy.spec.approval.timeout
-            return Wait(
-                verdict.reason,
-                verdict.message,
-                min(deadline, now + timedelta(seconds=2)),
-                (condition,),
-            )
-        approval = (condition,)
+    link = _extension(spec, obj, policy, chains, now=now)
+    if not isinstance(link, Link | None):
+        return link
+    approval = _approval(
+        spec,
+        obj,
+        policy,
+        live_status,
+        webhooks=webhooks,
+        now=now,
+        schedules=schedules,
+        operator_user=operator_user,
+    )
+    if not isinstance(approval, tuple):
+        return approval
     if not finalized:
         # kopf adds its finalizer when it first handles the object. Open nothing before it is
         # there: a deletion in between would skip the early close. Say so only if it lasts.
@@ -184,6 +275,7 @@ def judge(  # noqa: PLR0911 - one verdict per rule, in the order a person checks
             ),
             target=target,
             spec=spec,
+            extension=link,
         ),
         approval,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -46,10 +46,17 @@ from azure_jit_operator.domain.specs import (
 from azure_jit_operator.domain.timestamps import format_timestamp
 from azure_jit_operator.domain.vm_selection import membership_changes, select_vms
 from azure_jit_operator.metrics import (
+    DENY_RULES_RESTORED_TOTAL,
     DRIFT_CORRECTIONS_TOTAL,
     POLICY_LAST_SYNC,
     RECONCILE_ERRORS_TOTAL,
 )
+from azure_jit_operator.reconcile.exposure_check import (
+    EXPOSED_CONDITION,
+    ExposureOutcome,
+    check_exposure,
+)
+from azure_jit_operator.reconcile.exposure_check import forget as forget_exposure
 from azure_jit_operator.reconcile.objects import ObjectView
 from azure_jit_operator.reconcile.runtime import Runtime
 
@@ -75,6 +82,12 @@ MAX_RETRY_SECONDS = 600.0
 # again a few times, then report what it says; the drift check looks again later.
 SETTLE_POLLS = 5
 SETTLE_SECONDS = 2.0
+# After a policy write, when to judge the NSGs (JIT applies deny rules asynchronously).
+EXPOSURE_RECHECK_SECONDS = 15.0
+# A missing deny rule is restored by re-applying the policy at most this often per policy
+# (how long Azure takes to re-create it is not known; a PUT per recheck would be a loop).
+RESTORE_HOLD = timedelta(minutes=2)
+_last_restore: dict[tuple[str, str], datetime] = {}
 
 
 @dataclass(slots=True)
@@ -82,6 +95,9 @@ class PolicyOutcome:
     status: dict[str, Any]
     events: list[tuple[str, str, str]] = field(default_factory=list)
     retry_in: float | None = None
+    # A successful sync that wants its next look sooner than a drift interval (after a
+    # write, the exposure check waits for Azure to apply it).
+    check_again_in: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +140,7 @@ async def sync_policy(
 ) -> PolicyOutcome:
     """One sync; ``attempt`` counts kopf's retries of it (0 on a fresh change or tick)."""
     report = _Report(obj, rt.clock.now(), attempt=attempt)
+    wrote = False
     checked = _check(report, obj, governed_elsewhere)
     if isinstance(checked, PolicyOutcome):
         return checked
@@ -151,6 +168,8 @@ async def sync_policy(
         actual = await az.jit.get(target)
         if mode is ReconcilePolicy.SKIP:
             POLICY_LAST_SYNC.labels(obj.namespace, obj.name).set(rt.clock.now().timestamp())
+            if actual is not None:  # report exposure, restore nothing
+                report.exposure(await check_exposure(rt, az, obj, effective))
             return report.skipped(actual, policy_id=policy_id, desired=desired)
         if actual is not None and not owned:
             if not spec.adopt:
@@ -171,31 +190,22 @@ async def sync_policy(
             )
             owned, drift_check = True, False
         if actual is None or actual.content.differs_from(desired):
-            if not owned:
-                # Record ownership before the first write, so a crash right after the
-                # PUT does not make our own policy look foreign on restart.
-                await rt.kube.patch_status(obj.ref, {"azurePolicyId": policy_id})
-            drifted = (
-                owned
-                and (drift_check or _already_synced(obj))
-                and not _membership_changed(obj, effective)
+            actual = await _write(
+                rt,
+                az,
+                obj,
+                report,
+                effective=effective,
+                actual=actual,
+                owned=owned,
+                drift_check=drift_check,
+                policy_id=policy_id,
             )
-            written = await az.jit.put(target, desired)
-            if drifted:
-                DRIFT_CORRECTIONS_TOTAL.inc()
-                what = "deleted" if actual is None else "changed"
-                report.event(
-                    "Normal",
-                    "DriftCorrected",
-                    f"Azure JIT policy was {what} outside the operator; re-applied {policy_id}",
-                )
-            else:
-                report.event(
-                    "Normal",
-                    "Applied",
-                    f"Azure JIT policy {policy_id} written ({_summary(effective)})",
-                )
-            actual = await _settled(rt, az, target, written)
+            wrote = True
+        else:
+            await _check_and_restore(
+                rt, az, obj, report, effective=effective, policy_id=policy_id, desired=desired
+            )
     except _Refused as refused:
         return refused.outcome
     except Exception as exc:  # classified below; cancellation is re-raised by classify
@@ -210,11 +220,84 @@ async def sync_policy(
         else ""
     )
     note += _report_unguarded(report, obj, unguarded)
-    return report.ready(
+    outcome = report.ready(
         policy_id=actual.id or policy_id,
         provisioning_state=actual.provisioning_state or "Succeeded",
         vm_names=[vm.name for vm in effective.virtual_machines],
         message=f"Azure JIT policy matches the spec ({_summary(effective)}){note}",
+    )
+    if wrote or report.restored:
+        outcome.check_again_in = EXPOSURE_RECHECK_SECONDS
+    return outcome
+
+
+async def _write(
+    rt: Runtime,
+    az: AzureAccess,
+    obj: ObjectView,
+    report: _Report,
+    *,
+    effective: JitPolicySpec,
+    actual: AzurePolicySnapshot | None,
+    owned: bool,
+    drift_check: bool,
+    policy_id: str,
+) -> AzurePolicySnapshot:
+    """Write the desired policy (Azure differs from it) and wait a little for it to settle."""
+    if not owned:
+        # Record ownership before the first write, so a crash right after the
+        # PUT does not make our own policy look foreign on restart.
+        await rt.kube.patch_status(obj.ref, {"azurePolicyId": policy_id})
+    drifted = (
+        owned and (drift_check or _already_synced(obj)) and not _membership_changed(obj, effective)
+    )
+    written = await az.jit.put(effective.azure, desired_policy(effective))
+    if drifted:
+        DRIFT_CORRECTIONS_TOTAL.inc()
+        what = "deleted" if actual is None else "changed"
+        report.event(
+            "Normal",
+            "DriftCorrected",
+            f"Azure JIT policy was {what} outside the operator; re-applied {policy_id}",
+        )
+    else:
+        report.event(
+            "Normal", "Applied", f"Azure JIT policy {policy_id} written ({_summary(effective)})"
+        )
+    return await _settled(rt, az, effective.azure, written)
+
+
+async def _check_and_restore(
+    rt: Runtime,
+    az: AzureAccess,
+    obj: ObjectView,
+    report: _Report,
+    *,
+    effective: JitPolicySpec,
+    policy_id: str,
+    desired: AzurePolicyContent,
+) -> None:
+    """The exposure check of a policy that matches its spec; when JIT's deny rule is gone,
+    re-apply the policy so JIT re-creates it (the one thing it owns on the NSG)."""
+    found = await check_exposure(rt, az, obj, effective)
+    report.exposure(found)
+    if not found.missing_deny:
+        return
+    key, now = (obj.namespace, obj.name), rt.clock.now()
+    last = _last_restore.get(key)
+    if last is not None and now - last < RESTORE_HOLD:
+        return  # JIT may still be re-creating it: no PUT per recheck while Azure is slow
+    _last_restore[key] = now
+    await az.jit.put(effective.azure, desired)
+    DENY_RULES_RESTORED_TOTAL.labels(obj.namespace, obj.name).inc()
+    report.restored = True
+    ports = ", ".join(f"{p.vm} {p.port}/{p.protocol}" for p in found.missing_deny[:5])
+    more = f" and {len(found.missing_deny) - 5} more" if len(found.missing_deny) > 5 else ""
+    report.event(
+        "Normal",
+        "DenyRuleRestored",
+        f"JIT's deny rule was missing for {ports}{more} (removed outside Azure JIT); re-applied "
+        f"Azure JIT policy {policy_id} so JIT re-creates it",
     )
 
 
@@ -333,6 +416,7 @@ async def _settled(
 async def delete_policy(rt: Runtime, obj: ObjectView) -> str:
     """Apply the deletion policy; returns what happened, for the Event."""
     POLICY_LAST_SYNC.remove(obj.namespace, obj.name)  # nothing to keep in sync any more
+    forget_exposure(obj.namespace, obj.name)
     try:
         spec = parse_policy_spec(obj.spec, name=obj.name)
     except SpecError:
@@ -466,11 +550,20 @@ class _Report:
         self._now = now
         self._attempt = attempt
         self.extra: dict[str, Any] = {}  # more status fields of a Ready outcome
+        self.restored = False  # a missing deny rule made this sync re-apply the policy
+        self._exposure_events: list[tuple[str, str, str]] = []
         self._conditions = parse_conditions(obj.status.get("conditions"))
         self._events: list[tuple[str, str, str]] = []
 
     def event(self, type_: str, reason: str, message: str) -> None:
         self._events.append((type_, reason, message))
+
+    def exposure(self, found: ExposureOutcome) -> None:
+        """The Exposed condition and status.exposure; its Events come after the sync's own."""
+        status, reason, message = found.condition
+        self._set(EXPOSED_CONDITION, status, reason, message)
+        self.extra["exposure"] = found.status
+        self._exposure_events.extend((e.type, e.reason, e.message) for e in found.events)
 
     def ready(
         self, *, policy_id: str, provisioning_state: str, vm_names: list[str], message: str
@@ -491,6 +584,7 @@ class _Report:
         self._conditions = remove_condition(self._conditions, "Stalled")
         if flipped and not self._events:
             self.event("Normal", "Synced", message)
+        self._events.extend(self._exposure_events)
         status = (
             self._status()
             | {
@@ -528,9 +622,12 @@ class _Report:
         self._conditions = remove_condition(self._conditions, "Stalled")
         if flipped:
             self.event("Normal", "Skipped", message)
-        status = self._status() | {
-            "provisioningState": actual.provisioning_state if actual else state
-        }
+        self._events.extend(self._exposure_events)
+        status = (
+            self._status()
+            | {"provisioningState": actual.provisioning_state if actual else state}
+            | self.extra
+        )
         return PolicyOutcome(status=status, events=self._events)
 
     def fail(

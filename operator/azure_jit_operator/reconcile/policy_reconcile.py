@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from azure_jit_operator.kube.api import Gone
+from azure_jit_operator.reconcile import exposure_check
 from azure_jit_operator.reconcile.cache import Cache
 from azure_jit_operator.reconcile.objects import ObjectView
 from azure_jit_operator.reconcile.policies import (
@@ -49,10 +50,13 @@ class PolicyReconciler:
         self._synced: dict[PolicyKey, _Synced] = {}
 
     def forget(self, key: PolicyKey | None = None) -> None:
+        """Forget what the last syncs found (and the exposure series they published)."""
         if key is None:
             self._synced.clear()
+            exposure_check.forget_all()
         else:
             self._synced.pop(key, None)
+            exposure_check.forget(*key)
 
     def needs_sync(self, obj: ObjectView) -> bool:
         """Whether a watch event brought something a sync must answer (not our own status)."""
@@ -96,4 +100,7 @@ class PolicyReconciler:
             return now + timedelta(seconds=outcome.retry_in)
         synced.version = version
         synced.attempt = 0
-        return now + self.rt.settings.drift_interval
+        every = self.rt.settings.drift_interval
+        if outcome.check_again_in is not None:
+            every = min(every, timedelta(seconds=outcome.check_again_in))
+        return now + every

@@ -6,11 +6,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from azure_jit_operator import audit
 from azure_jit_operator.domain.conditions import Condition
 from azure_jit_operator.domain.lifecycle import Phase
 from azure_jit_operator.domain.request_status import AzureRecord, RequestStatus, enter
 from azure_jit_operator.kube.api import Gone
 from azure_jit_operator.metrics import REQUESTS_TOTAL
+from azure_jit_operator.reconcile.audit_trail import (
+    decisions_audited,
+    decisions_count,
+    write_records,
+)
 from azure_jit_operator.reconcile.objects import ObjectView
 from azure_jit_operator.reconcile.runtime import Runtime
 
@@ -34,6 +40,8 @@ class Recorder:
         self.obj = obj
         self.status = status
         self._may_write = may_write
+        # Approvers' decisions already in the audit log (persisted in status.approval).
+        self.decisions_audited = decisions_audited(obj.status)
 
     async def write(
         self,
@@ -45,6 +53,7 @@ class Recorder:
         clear_intent: bool = False,
         azure: AzureRecord | None = None,
         extra: tuple[Condition, ...] = (),
+        required_approvals: int = 1,
         **changes: object,
     ) -> None:
         if not self._may_write():
@@ -64,13 +73,28 @@ class Recorder:
         )
         if step.status == self.status:
             return
+        body = step.status.to_dict(generation=self.obj.generation)
+        cursor = max(self.decisions_audited, decisions_audited(self.obj.status))
+        decided = decisions_count(self.obj.status)
+        if decided > cursor:
+            body["approval"] = {"decisionsAudited": decided}
         try:
-            await self.rt.kube.patch_status(
-                self.obj.ref, step.status.to_dict(generation=self.obj.generation)
-            )
+            await self.rt.kube.patch_status(self.obj.ref, body)
         except Gone:
             raise Stop from None
-        self.status = step.status
+        before, self.status = self.status, step.status
+        audit.emit(
+            write_records(
+                self.obj,
+                before,
+                step.status,
+                cursor=cursor,
+                required_approvals=required_approvals,
+                operator=self.rt.username,
+                now=self.rt.clock.now(),
+            )
+        )
+        self.decisions_audited = max(cursor, decided)
         if step.event_type is None:
             return
         self.rt.post_event(

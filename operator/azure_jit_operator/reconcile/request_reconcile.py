@@ -8,10 +8,14 @@ import logging
 from dataclasses import replace
 from datetime import datetime
 
+from azure_jit_operator.domain.break_glass import parse_reviews
 from azure_jit_operator.domain.conditions import find
 from azure_jit_operator.domain.lifecycle import Phase
+from azure_jit_operator.domain.notify import NotifyTarget
 from azure_jit_operator.domain.request_status import CLOSED, RequestStatus
 from azure_jit_operator.domain.timestamps import parse_timestamp
+from azure_jit_operator.reconcile import emergency_reviews
+from azure_jit_operator.reconcile.awaiting_approval import WAITING_FOR_APPROVAL
 from azure_jit_operator.reconcile.context import Context, vm_queue_key
 from azure_jit_operator.reconcile.judge import Denied, Ready, Wait, judge
 from azure_jit_operator.reconcile.tracked import RequestKey, Tracked
@@ -50,6 +54,7 @@ class RequestReconciler:
             policies=self.ctx.cache.policy,
             webhooks=rt.settings.webhooks,
             now=now,
+            chains=self.ctx.cache,
             schedules=self.ctx.cache.schedule,
             operator_user=rt.username,
         )
@@ -74,6 +79,8 @@ class RequestReconciler:
                     tracked, Phase.PENDING, verdict.reason, verdict.message, extra=verdict.extra
                 )
                 tracked.finalizer_reported = verdict.reason == "WaitingForFinalizer"
+            if verdict.reason == WAITING_FOR_APPROVAL and self.ctx.notifier is not None:
+                self.ctx.notifier.want(tracked, self._notify_target(tracked))
             return verdict.again_at
         assert isinstance(verdict, Ready)
         tracked.binding = verdict.binding
@@ -83,9 +90,23 @@ class RequestReconciler:
         self.ctx.queue.add(vm_queue_key(*vm))
         return None
 
+    def _notify_target(self, tracked: Tracked) -> NotifyTarget | None:
+        named = str(tracked.obj.spec.get("policyName", ""))
+        policy = self.ctx.cache.policy(tracked.obj.namespace, named)
+        return policy.spec.approval.notify if policy and policy.spec else None
+
     async def _terminal(self, tracked: Tracked) -> datetime | None:
+        if emergency_reviews.stale(tracked):
+            await self.ctx.rewrite(tracked)  # a review arrived after it finished
+        if emergency_reviews.awaiting_review(tracked):
+            # An unreviewed break-glass request is kept past its TTL: its review is the
+            # point of letting it skip approval. The review's watch event brings it back.
+            return None
         status = tracked.status
         finished = status.closed_at or _ready_since(status) or tracked.obj.created
+        reviewed = _reviewed_at(tracked)
+        if reviewed is not None:
+            finished = max(finished, reviewed)  # the TTL runs from the review, too
         deadline = finished + self.ctx.rt.settings.terminal_ttl
         if self.ctx.rt.clock.now() < deadline:
             return deadline
@@ -110,6 +131,13 @@ class RequestReconciler:
             )
         if not tracked.revoke.done():
             tracked.revoke.set_result(message)
+
+
+def _reviewed_at(tracked: Tracked) -> datetime | None:
+    if not emergency_reviews.is_emergency(tracked):
+        return None
+    times = [r.time for r in parse_reviews(tracked.obj.status.get("reviews")) if r.time]
+    return min(times) if times else None
 
 
 def _ready_since(status: RequestStatus) -> datetime | None:

@@ -44,6 +44,8 @@ def approval_from_schedule(  # noqa: PLR0911 - one guard per condition the appro
         return None
     if not operator_user or spec.requester is None or spec.requester.username != operator_user:
         return None
+    if spec.emergency or spec.extends:
+        return None  # a window's request is neither; break-glass and extensions judge apart
     schedule = schedules(obj.namespace, owner[1])
     if schedule is None or schedule.uid != owner[2]:
         return None

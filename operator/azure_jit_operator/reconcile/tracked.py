@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from azure_jit_operator.domain.conditions import Condition
+from azure_jit_operator.domain.extension import Link
 from azure_jit_operator.domain.grants import Claim, RequestRef
 from azure_jit_operator.domain.lifecycle import Phase
 from azure_jit_operator.domain.request_status import RequestStatus
@@ -33,6 +34,7 @@ class Binding:
     policy_id: str
     target: AzureTarget
     spec: JitAccessRequestSpec
+    extension: Link | None = None  # an extension: of whom, and its end
 
 
 @dataclass(slots=True)

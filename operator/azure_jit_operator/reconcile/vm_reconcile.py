@@ -46,7 +46,13 @@ from azure_jit_operator.domain.request_status import CLOSED, OPEN, AzureRecord, 
 from azure_jit_operator.domain.specs import AzureTarget
 from azure_jit_operator.domain.timestamps import format_timestamp
 from azure_jit_operator.metrics import CLOSE_LAG_SECONDS, REQUEST_OPEN_SECONDS
-from azure_jit_operator.reconcile import port_ops
+from azure_jit_operator.reconcile import emergency_reviews, port_ops
+from azure_jit_operator.reconcile.chains import (
+    announce_emergency,
+    chain_fields,
+    extension_note,
+    link_predecessor,
+)
 from azure_jit_operator.reconcile.context import (
     Context,
     close_queue_key,
@@ -54,6 +60,7 @@ from azure_jit_operator.reconcile.context import (
     request_queue_key,
     vm_queue_key,
 )
+from azure_jit_operator.reconcile.exposure_check import shared_read_age
 from azure_jit_operator.reconcile.judge import Ready, judge
 from azure_jit_operator.reconcile.port_ops import PortObservation
 from azure_jit_operator.reconcile.tracked import RequestKey, Tracked, VmKey
@@ -66,6 +73,7 @@ log = logging.getLogger("azure_jit_operator.requests")
 CONFIRM_DEADLINE = timedelta(minutes=5)
 MAX_WAIT_SECONDS = 30.0
 APPLYING_POLL = timedelta(seconds=1)
+ZERO = timedelta(0)
 
 
 class StillOpenError(Exception):
@@ -94,9 +102,14 @@ class NsgRead:
         return result
 
 
-async def read_nsgs(az: AzureAccess, vm_id: str, *, now: datetime) -> NsgRead:
+async def read_nsgs(
+    az: AzureAccess, vm_id: str, *, now: datetime, max_age: timedelta = timedelta(0)
+) -> NsgRead:
+    """Every NSG guarding the VM; fresh unless ``max_age`` lets a routine check share."""
     network = await az.vm_network(vm_id, now=now)
-    rule_lists = await asyncio.gather(*(az.network.rules(nsg) for nsg in network.nsg_ids))
+    rule_lists = await asyncio.gather(
+        *(az.nsg_rules(nsg, now=now, max_age=max_age) for nsg in network.nsg_ids)
+    )
     return NsgRead(network, tuple(r for rs in rule_lists for r in rs))
 
 
@@ -218,8 +231,16 @@ class _Pass:
         openers = [t for t in live if t.status.phase is Phase.PENDING and not _has_intent(t)]
         verifying = [t for t in active if self._verify_due(t)]
         if revoking or closing_ or confirming or verifying:
+            # Only a pass of routine verifications may share a recent read (a policy's
+            # exposure check of the same interval); anything that decides a close reads anew.
+            routine = not (revoking or closing_ or confirming)
             try:
-                self._read = await read_nsgs(self.az, self.vm_id, now=now)
+                self._read = await read_nsgs(
+                    self.az,
+                    self.vm_id,
+                    now=now,
+                    max_age=shared_read_age(self.rt.settings.drift_interval) if routine else ZERO,
+                )
             except Exception as exc:
                 return self._unreadable(exc, revoking, closing_)
         for tracked in revoking:
@@ -232,6 +253,9 @@ class _Pass:
                 reinitiate.append(tracked)
         for tracked in verifying:
             await self._verify(tracked)
+        for tracked in active:
+            if emergency_reviews.stale(tracked):
+                await self.ctx.rewrite(tracked)  # a review was recorded
         self._schedule_checks(active, verifying)
         try:
             if openers or reinitiate:
@@ -465,6 +489,7 @@ class _Pass:
             assert expires is not None
             held = self._claims(excluding=[tracked])
             note = _handover_note(held, tracked.claims(), now=closed, next_up=self._waiting())
+            note += extension_note(self.ctx, tracked)
             vm_name = str(tracked.obj.spec.get("virtualMachine", ""))
             await self.ctx.write(
                 tracked,
@@ -536,6 +561,8 @@ class _Pass:
         ):
             return True
         REQUEST_OPEN_SECONDS.observe(max(0.0, (self.now - tracked.obj.created).total_seconds()))
+        announce_emergency(self.ctx, tracked, expires)
+        await link_predecessor(self.ctx, tracked)
         self.ctx.observed(tracked, ports, served)
         tracked.verified_at = self.now
         # Until the NSG has shown every port, look again soon rather than a drift later.
@@ -697,6 +724,7 @@ class _Pass:
                 policies=self.ctx.cache.policy,
                 webhooks=self.rt.settings.webhooks,
                 now=now,
+                chains=self.ctx.cache,
                 schedules=self.ctx.cache.schedule,
                 operator_user=self.rt.username,
             )
@@ -718,6 +746,11 @@ class _Pass:
             return None
         if _has_intent(tracked) and tracked.status.expires_at is not None:
             return port_ops.claims_of(tracked.ref, wanted, tracked.status.expires_at)
+        link = tracked.binding.extension if tracked.binding else None
+        if link is not None:
+            # An extension shares its predecessor's grant from now on and ends where the
+            # chain does: the predecessor's expiry then finds the port still claimed.
+            return port_ops.claims_of(tracked.ref, wanted, link.ends_at)
         start = now.replace(microsecond=0)
         return port_ops.claims_of(tracked.ref, wanted, start + spec.duration)
 
@@ -753,6 +786,7 @@ class _Pass:
                 start = tracked.status.start_time if _has_intent(tracked) else None
                 start = start or self.now.replace(microsecond=0)
                 vm_name = str(tracked.obj.spec.get("virtualMachine", ""))
+                chain = chain_fields(tracked)
                 intents.append(
                     self.ctx.write(
                         tracked,
@@ -766,6 +800,7 @@ class _Pass:
                         ),
                         start_time=start,
                         expires_at=mine[0].expires_at,
+                        **chain,
                     )
                 )
             # The intent lands in Kubernetes before the initiate reaches Azure.

@@ -223,6 +223,9 @@ def test_approvals_work_as_the_deployed_service_account_with_managed_webhooks(
         "stamp-requester.azurejit.dev",
         "verify-requester.azurejit.dev",
         "guard-approvals.azurejit.dev",
+        "stamp-schedule-requester.azurejit.dev",
+        "verify-schedule-requester.azurejit.dev",
+        "guard-schedule-approvals.azurejit.dev",
     }
     delete_webhook_configurations(plane)
     assert live_webhook_configurations(plane) == {}

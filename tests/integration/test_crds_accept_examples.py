@@ -35,9 +35,9 @@ def _is_subset(wanted: Any, stored: Any) -> bool:
     return bool(wanted == stored)
 
 
-def test_there_are_examples_of_both_kinds() -> None:
+def test_there_are_examples_of_every_kind() -> None:
     kinds = {doc["kind"] for path in EXAMPLES for doc in _documents(path)}
-    assert kinds == {"JitPolicy", "JitAccessRequest"}
+    assert kinds == {"JitPolicy", "JitAccessRequest", "JitAccessSchedule"}
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[f"{path.stem} is stored" for path in EXAMPLES])

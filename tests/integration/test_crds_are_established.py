@@ -26,10 +26,11 @@ def _words(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def test_the_repository_ships_both_crds() -> None:
+def test_the_repository_ships_every_crd() -> None:
     assert {_crd(path)["spec"]["names"]["kind"] for path in CRD_FILES} == {
         "JitPolicy",
         "JitAccessRequest",
+        "JitAccessSchedule",
     }
 
 
@@ -56,6 +57,14 @@ def test_short_names_and_the_jit_category_are_discoverable(control_plane: Contro
     assert rows == {
         ("jitaccessrequests", "jitreq", "azurejit.dev/v1alpha1", "true", "JitAccessRequest", "jit"),
         ("jitpolicies", "jitpol", "azurejit.dev/v1alpha1", "true", "JitPolicy", "jit"),
+        (
+            "jitaccessschedules",
+            "jitsched",
+            "azurejit.dev/v1alpha1",
+            "true",
+            "JitAccessSchedule",
+            "jit",
+        ),
     }
 
 
@@ -65,11 +74,15 @@ def test_short_names_and_the_jit_category_are_discoverable(control_plane: Contro
         ("JitPolicy", "spec"),
         ("JitPolicy", "spec.virtualMachines.ports"),
         ("JitAccessRequest", "spec"),
+        ("JitAccessSchedule", "spec"),
+        ("JitAccessSchedule", "spec.requestTemplate.ports"),
     ],
     ids=[
         "kubectl explain jitpolicy.spec shows every field with its description",
         "kubectl explain reaches the nested port fields of a policy",
         "kubectl explain jitaccessrequest.spec shows every field with its description",
+        "kubectl explain jitaccessschedule.spec shows every field with its description",
+        "kubectl explain reaches the template's port fields of a schedule",
     ],
 )
 def test_kubectl_explain_shows_the_crd_descriptions(

@@ -1,4 +1,4 @@
-"""`kubectl get jit` (the category) shows both kinds with their printer columns, filled from
+"""`kubectl get jit` (the category) shows every kind with their printer columns, filled from
 spec and from the status the operator writes."""
 
 from __future__ import annotations
@@ -118,8 +118,12 @@ def test_wide_output_adds_the_reason_policy_id_and_message_columns(
 
 @pytest.mark.parametrize(
     ("resource", "kind"),
-    [("jitpol", "JitPolicy"), ("jitreq", "JitAccessRequest")],
-    ids=["jitpol is short for jitpolicies", "jitreq is short for jitaccessrequests"],
+    [("jitpol", "JitPolicy"), ("jitreq", "JitAccessRequest"), ("jitsched", "JitAccessSchedule")],
+    ids=[
+        "jitpol is short for jitpolicies",
+        "jitreq is short for jitaccessrequests",
+        "jitsched is short for jitaccessschedules",
+    ],
 )
 def test_short_names_work_with_kubectl_get(
     control_plane: ControlPlane, examples_with_status: str, resource: str, kind: str
@@ -128,3 +132,61 @@ def test_short_names_work_with_kubectl_get(
         "get", resource, "-n", examples_with_status, "-o", "jsonpath={.items[*].kind}", check=True
     )
     assert set(result.stdout.split()) == {kind}
+
+
+def test_kubectl_get_jit_shows_when_a_schedules_windows_start(
+    control_plane: ControlPlane, examples_with_status: str
+) -> None:
+    schedule_status: dict[str, Any] = {
+        "status": {
+            "observedGeneration": 1,
+            "lastScheduleTime": "2030-01-01T08:00:00Z",
+            "nextScheduleTime": "2030-01-02T08:00:00Z",
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "Scheduling",
+                    "message": "windows open on schedule",
+                    "lastTransitionTime": "2030-01-01T08:00:00Z",
+                }
+            ],
+        }
+    }
+    with control_plane.api_client() as api:
+        k8s.CustomObjectsApi(api).patch_namespaced_custom_object_status(
+            GROUP,
+            VERSION,
+            examples_with_status,
+            "jitaccessschedules",
+            "weekday-maintenance",
+            schedule_status,
+        )
+    result = control_plane.kubectl(
+        "get", "jit", "-n", examples_with_status, "-o", "wide", check=True
+    )
+    schedule = {r["NAME"].rsplit("/", 1)[1]: r for r in _table(result.stdout, "jitaccessschedule")}[
+        "weekday-maintenance"
+    ]
+    assert list(schedule) == [
+        "NAME",
+        "SCHEDULE",
+        "TIMEZONE",
+        "DURATION",
+        "SUSPEND",
+        "READY",
+        "LAST",
+        "NEXT",
+        "VM",
+        "MESSAGE",
+        "AGE",
+    ]
+    assert [schedule[c] for c in ("SCHEDULE", "TIMEZONE", "DURATION", "READY", "NEXT", "VM")] == [
+        "0 9 * * 1-5",
+        "Europe/Berlin",
+        "1h",
+        "True",
+        "2030-01-02T08:00:00Z",
+        "vm-web-01",
+    ]
+    assert schedule["MESSAGE"] == "windows open on schedule"

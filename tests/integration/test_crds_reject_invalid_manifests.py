@@ -17,7 +17,11 @@ from azure_jit_operator.domain.prefixes import IPV6_UNSUPPORTED
 from tests.support.controlplane import ControlPlane
 
 GROUP, VERSION = "azurejit.dev", "v1alpha1"
-PLURALS = {"JitPolicy": "jitpolicies", "JitAccessRequest": "jitaccessrequests"}
+PLURALS = {
+    "JitPolicy": "jitpolicies",
+    "JitAccessRequest": "jitaccessrequests",
+    "JitAccessSchedule": "jitaccessschedules",
+}
 
 Manifest = dict[str, Any]
 
@@ -568,6 +572,103 @@ INVALID = [
 ]
 
 
+# ---------------------------------------------------------------- JitAccessSchedule
+
+
+def _schedule() -> Manifest:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "JitAccessSchedule",
+        "metadata": {"name": "weekday-maintenance"},
+        "spec": {
+            "schedule": "0 9 * * 1-5",
+            "timeZone": "Europe/Berlin",
+            "duration": "1h",
+            "requestTemplate": {
+                "policyName": "web-admins",
+                "virtualMachine": "vm-web-01",
+                "ports": [{"number": 22, "sourceAddressPrefix": "198.51.100.7/32"}],
+                "justification": "CHG-1234",
+            },
+        },
+    }
+
+
+def _set_template(**fields: Any) -> Callable[[Manifest], None]:
+    def change(manifest: Manifest) -> None:
+        manifest["spec"]["requestTemplate"].update(fields)
+
+    return change
+
+
+def _long_schedule_name(manifest: Manifest) -> None:
+    manifest["metadata"]["name"] = "s" * 241
+
+
+INVALID += [
+    Invalid(
+        "a schedule of four cron fields is refused with how to write one",
+        _schedule,
+        _set(schedule="0 9 * *"),
+        "use five cron fields (minute hour day-of-month month day-of-week)",
+    ),
+    Invalid(
+        "an unknown cron macro is refused with the list of macros",
+        _schedule,
+        _set(schedule="@fortnightly"),
+        "the macros are @yearly, @annually, @monthly, @weekly, @daily, @midnight and @hourly",
+    ),
+    Invalid(
+        "a schedule window of 25 hours is above Azure's 24 hours",
+        _schedule,
+        _set(duration="25h"),
+        REQUEST_DURATION,
+    ),
+    Invalid(
+        "a time zone with spaces is no IANA name",
+        _schedule,
+        _set(timeZone="Central European Time"),
+        "spec.timeZone in body should match",
+    ),
+    Invalid(
+        "a negative starting deadline is refused",
+        _schedule,
+        _set(startingDeadlineSeconds=-5),
+        "spec.startingDeadlineSeconds in body should be greater than or equal to 0",
+    ),
+    Invalid(
+        "a history limit above 100 is refused",
+        _schedule,
+        _set(successfulRequestsHistoryLimit=101),
+        "spec.successfulRequestsHistoryLimit in body should be less than or equal to 100",
+    ),
+    Invalid(
+        "a schedule's template source from IPv6 is refused as a request's is",
+        _schedule,
+        _set_template(ports=[{"number": 22, "sourceAddressPrefix": "2001:db8::7"}]),
+        IPV6_UNSUPPORTED,
+    ),
+    Invalid(
+        "a schedule without a template opens nothing",
+        _schedule,
+        _set(requestTemplate=None),
+        "spec.requestTemplate: Required value",
+    ),
+    Invalid(
+        "a schedule's template needs a justification",
+        _schedule,
+        lambda manifest: manifest["spec"]["requestTemplate"].pop("justification"),
+        "spec.requestTemplate.justification: Required value",
+    ),
+    Invalid(
+        "a schedule name too long for its requests' names is refused",
+        _schedule,
+        _long_schedule_name,
+        "metadata.name may be at most 240 characters",
+    ),
+]
+
+
 def _api_message(exc: k8s.ApiException) -> str:
     try:
         message: str = json.loads(exc.body or "")["message"]
@@ -622,7 +723,9 @@ def test_api_server_refuses_invalid_manifest(
 
 
 @pytest.mark.parametrize(
-    "base", [_policy, _request], ids=["a valid policy is stored", "a valid request is stored"]
+    "base",
+    [_policy, _request, _schedule],
+    ids=["a valid policy is stored", "a valid request is stored", "a valid schedule is stored"],
 )
 def test_the_unchanged_base_manifests_are_accepted(
     base: Callable[[], Manifest], custom_objects: k8s.CustomObjectsApi, namespace: str

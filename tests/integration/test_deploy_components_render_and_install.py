@@ -217,6 +217,9 @@ def test_webhooks_guarding_who_asked_and_who_approved_fail_closed_and_the_policy
         ("verify-requester", ("jitaccessrequests",)): "Fail",
         ("check-against-policy", ("jitaccessrequests",)): "Ignore",
         ("guard-approvals", ("jitaccessrequests/status",)): "Fail",
+        ("stamp-schedule-requester", ("jitaccessschedules",)): "Fail",
+        ("verify-schedule-requester", ("jitaccessschedules",)): "Fail",
+        ("guard-schedule-approvals", ("jitaccessschedules/status",)): "Fail",
     }
 
 

@@ -26,6 +26,10 @@ NEEDED = [
     ("patch", "jitaccessrequests.azurejit.dev"),
     ("delete", "jitaccessrequests.azurejit.dev"),
     ("patch", "jitaccessrequests.azurejit.dev/status"),
+    ("create", "jitaccessrequests.azurejit.dev"),  # a JitAccessSchedule's windows
+    ("list", "jitaccessschedules.azurejit.dev"),
+    ("watch", "jitaccessschedules.azurejit.dev"),
+    ("patch", "jitaccessschedules.azurejit.dev/status"),
     ("create", "events"),
     # JitPolicy spec.approval.notify: the approvers' webhook URL, by its one fixed name.
     ("get", "secrets/azure-jit-notify"),
@@ -47,8 +51,12 @@ NEVER = [
     ("create", "pods/exec"),
     ("patch", "deployments.apps"),
     ("create", "serviceaccounts/token"),
-    ("create", "jitaccessrequests.azurejit.dev"),
     ("create", "jitpolicies.azurejit.dev"),
+    # Schedules are the users': the operator only watches them and writes their status.
+    ("create", "jitaccessschedules.azurejit.dev"),
+    ("patch", "jitaccessschedules.azurejit.dev"),
+    ("delete", "jitaccessschedules.azurejit.dev"),
+    ("get", "jitaccessschedules.azurejit.dev"),
     ("delete", "jitpolicies.azurejit.dev"),
     ("update", "jitpolicies.azurejit.dev"),
     ("patch", "events"),

@@ -79,6 +79,7 @@ NAMED_LISTS = ("env", "ports", "volumeMounts", "volumes", "containers", "initCon
 CHART_CRDS = {
     "jitaccessrequests.azurejit.dev.yaml": CRDS / "jitaccessrequests.azurejit.dev.yaml",
     "jitpolicies.azurejit.dev.yaml": CRDS / "jitpolicies.azurejit.dev.yaml",
+    "jitaccessschedules.azurejit.dev.yaml": CRDS / "jitaccessschedules.azurejit.dev.yaml",
     "kopf-peering-crds.yaml": DEPLOY / "crds" / "kopf-peering-crds.yaml",
 }
 CHART_FILES = {

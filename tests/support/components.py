@@ -42,6 +42,7 @@ WEBHOOK_CONFIGURATION_KINDS = ("MutatingWebhookConfiguration", "ValidatingWebhoo
 WEBHOOK_CONFIGURATION_NAME = "azurejit.dev"  # kopf's managed mode names them like this
 WEBHOOK_SERVICE = "azure-jit-operator-webhook"
 JIT_REQUESTS = kopf.Resource("azurejit.dev", "v1alpha1", "jitaccessrequests", namespaced=True)
+JIT_SCHEDULES = kopf.Resource("azurejit.dev", "v1alpha1", "jitaccessschedules", namespaced=True)
 
 
 def compose(work_dir: Path, overlay: str | Path, components: Sequence[str] = ()) -> Path:
@@ -111,7 +112,7 @@ def operator_webhooks(*, client_config: dict[str, Any]) -> dict[str, list[dict[s
     for kind, reason in zip(WEBHOOK_CONFIGURATION_KINDS, ("mutating", "validating"), strict=True):
         by_kind[kind] = build_webhooks(
             [h for h in handlers if str(h.reason) == reason],
-            resources=[JIT_REQUESTS],
+            resources=[JIT_REQUESTS, JIT_SCHEDULES],
             name_suffix=WEBHOOK_CONFIGURATION_NAME,
             client_config=copy.deepcopy(client_config),  # type: ignore[arg-type]
         )

@@ -128,8 +128,14 @@ def can_i(
     namespace: str | None = None,
     user: str = SERVICE_ACCOUNT_USER,
 ) -> bool:
-    """``kubectl auth can-i <verb> <resource> --as=<user>`` (admin impersonating the user)."""
+    """``kubectl auth can-i <verb> <resource> --as=<user>`` (admin impersonating the user).
+    ``kind/status`` asks about the status subresource (kubectl would read ``status`` as an
+    object's name); any other ``kind/name`` about that object."""
     scope = [f"--namespace={namespace}"] if namespace else ["--all-namespaces"]
+    kind, _, name = resource.partition("/")
+    if name == "status":
+        scope.append("--subresource=status")
+        resource = kind
     answer = control_plane.kubectl("auth", "can-i", verb, resource, f"--as={user}", *scope)
     reply = answer.stdout.strip()
     assert reply in {"yes", "no"}, f"kubectl auth can-i answered {reply!r}: {answer.stderr}"

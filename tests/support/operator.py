@@ -48,7 +48,11 @@ from tests.support.identity import (
 
 GROUP = "azurejit.dev"
 VERSION = "v1alpha1"
-PLURALS = {"JitPolicy": "jitpolicies", "JitAccessRequest": "jitaccessrequests"}
+PLURALS = {
+    "JitPolicy": "jitpolicies",
+    "JitAccessRequest": "jitaccessrequests",
+    "JitAccessSchedule": "jitaccessschedules",
+}
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 RESOURCE_GROUP = "rg-web"
 START_TIMEOUT = 30.0

@@ -11,10 +11,15 @@ import pytest
 from azure_jit_operator.domain.durations import KUBE_DURATION_PATTERN
 from azure_jit_operator.domain.prefixes import IPV6_UNSUPPORTED
 from azure_jit_operator.domain.request_rules import check_request
+from azure_jit_operator.domain.schedules import parse_schedule_spec
 from azure_jit_operator.domain.specs import parse_policy_spec, parse_request_spec
 from tests.support.repo import crd, crd_schema, example_files, load_yaml
 
-PLURALS = {"JitPolicy": "jitpolicies", "JitAccessRequest": "jitaccessrequests"}
+PLURALS = {
+    "JitPolicy": "jitpolicies",
+    "JitAccessRequest": "jitaccessrequests",
+    "JitAccessSchedule": "jitaccessschedules",
+}
 
 
 @pytest.mark.parametrize("path", example_files(), ids=lambda p: p.name)
@@ -38,6 +43,17 @@ def test_the_valid_example_request_is_allowed_and_the_other_denied_by_the_policy
     denied = verdicts["ssh-from-cafe"]
     assert denied is not None
     assert denied.reason == "SourcePrefixNotAllowed"
+
+
+def test_the_example_schedule_opens_what_the_example_policy_allows() -> None:
+    docs = [load_yaml(p) for p in example_files()]
+    policy_doc = next(d for d in docs if d["metadata"]["name"] == "web-admins")
+    policy = parse_policy_spec(policy_doc["spec"], name="web-admins")
+    schedules = [d for d in docs if d["kind"] == "JitAccessSchedule"]
+    assert schedules
+    for doc in schedules:
+        schedule = parse_schedule_spec(doc["spec"])
+        assert check_request(schedule.request, policy, policy_name="web-admins") is None
 
 
 def _walk(node: Any) -> Iterator[dict[str, Any]]:
@@ -83,6 +99,7 @@ def test_both_kinds_are_in_the_jit_category_with_short_names() -> None:
     names = {plural: crd(plural)["spec"]["names"] for plural in PLURALS.values()}
     assert names["jitpolicies"]["shortNames"] == ["jitpol"]
     assert names["jitaccessrequests"]["shortNames"] == ["jitreq"]
+    assert names["jitaccessschedules"]["shortNames"] == ["jitsched"]
     assert all(n["categories"] == ["jit"] for n in names.values())
 
 

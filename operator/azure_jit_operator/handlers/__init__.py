@@ -14,7 +14,7 @@ import kopf
 from azure_jit_operator.azure.clients import default_credential
 from azure_jit_operator.clock import Clock
 from azure_jit_operator.config import Settings
-from azure_jit_operator.handlers import admission, lifecycle, policies, requests
+from azure_jit_operator.handlers import admission, lifecycle, policies, requests, schedules
 
 
 def build_registry(
@@ -36,6 +36,8 @@ def build_registry(
     )
     policies.register(registry)
     requests.register(registry)
+    schedules.register(registry)
     if settings.webhooks != "off":
         admission.register(registry)
+        admission.register_schedules(registry)
     return registry

@@ -25,6 +25,7 @@ GROUP = "azurejit.dev"
 VERSION = "v1alpha1"
 POLICIES = "jitpolicies"
 REQUESTS = "jitaccessrequests"
+SCHEDULES = "jitaccessschedules"
 LIST_PAGE_SIZE = 500
 REQUEST_TIMEOUT_SECONDS = 30.0
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -54,6 +55,10 @@ class KubeError(Exception):
 
 class Gone(KubeError):  # noqa: N818 - reads as "the object is gone"
     """The object no longer exists (404)."""
+
+
+class AlreadyExists(KubeError):  # noqa: N818 - reads as "the name is taken"
+    """An object of that name exists already (409 on create)."""
 
 
 class KubeApi:
@@ -154,6 +159,17 @@ class KubeApi:
     async def create(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """POST ``body`` to ``path`` (reviews: SubjectAccessReview, SelfSubjectReview)."""
         return await self._request("POST", path, body=body)
+
+    async def create_object(self, plural: str, namespace: str, body: Mapping[str, Any]) -> None:
+        """Create one of our objects; raises AlreadyExists when the name is taken (a create
+        that must happen once per name, e.g. a schedule's window, relies on it)."""
+        path = _collection_path(GROUP, VERSION, plural, namespace)
+        try:
+            await self._request("POST", path, body=body)
+        except KubeError as exc:
+            if exc.status == 409 and "already exists" in exc.message:
+                raise AlreadyExists(exc.status, exc.reason, exc.message, what="POST") from None
+            raise
 
     async def close(self) -> None:
         http, self._http = self._http, None

@@ -20,6 +20,12 @@ from azure_jit_operator.domain.durations import DurationError, parse_kube_durati
 from azure_jit_operator.domain.prefixes import PrefixError, parse_prefix
 from azure_jit_operator.kubectl_jit import chain_arguments
 from azure_jit_operator.kubectl_jit.chain_arguments import ChainOptions
+from azure_jit_operator.kubectl_jit.schedule_arguments import (
+    ScheduleOptions,
+    add_schedule_parser,
+    schedule_options,
+    schedule_target,
+)
 
 PROG = "kubectl jit"
 USAGE_ERROR = 2
@@ -44,6 +50,12 @@ examples:
   kubectl jit request --emergency --policy web-admins --vm vm-web-01 --port 22 --for 30m \
       --reason "INC-4712 outage, database down" --from 198.51.100.7/32
   kubectl jit review vm-web-01-22-x7k2p
+  kubectl jit schedule create weekday-maintenance --cron '0 9 * * 1-5' \
+      --time-zone Europe/Berlin --for 1h --policy web-admins --vm vm-web-01 --port 22 \
+      --from 198.51.100.7/32 --reason "CHG-1234 weekday maintenance"
+  kubectl jit approve schedule/weekday-maintenance
+  kubectl jit schedule list
+  kubectl jit schedule suspend weekday-maintenance
 
 exit codes: 0 done, 1 refused / denied / failed / timed out, 2 usage error
 """
@@ -77,6 +89,7 @@ class DecisionOptions:
     name: str
     decision: str  # Approved | Denied
     reason: str
+    schedule: bool = False  # NAME was schedule/NAME: a decision on a JitAccessSchedule
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +111,13 @@ class StatusOptions:
 
 
 Options = (
-    RequestOptions | DecisionOptions | RevokeOptions | ListOptions | StatusOptions | ChainOptions
+    RequestOptions
+    | DecisionOptions
+    | RevokeOptions
+    | ListOptions
+    | StatusOptions
+    | ChainOptions
+    | ScheduleOptions
 )
 
 
@@ -156,6 +175,13 @@ def object_name(text: str) -> str:
             f"invalid name {text!r}: use lower-case letters, digits, '-' and '.', starting and "
             "ending with a letter or digit (at most 253 characters)"
         )
+    return text
+
+
+def decision_target(text: str) -> str:
+    """``NAME`` of a request, or ``schedule/NAME`` of a JitAccessSchedule."""
+    name = schedule_target(text)
+    object_name(text if name is None else name)
     return text
 
 
@@ -281,7 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="approve a request (needs the 'approve' verb on its JitPolicy)",
         description="Record your approval in the request's status.approvals.",
     )
-    approve.add_argument("name", type=object_name, metavar="NAME")
+    approve.add_argument(
+        "name",
+        type=decision_target,
+        metavar="NAME",
+        help="a request, or schedule/NAME to approve a JitAccessSchedule for all its windows",
+    )
     approve.add_argument(
         "--reason",
         default=None,
@@ -296,7 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Record your denial, with a reason, in the request's status.approvals; "
         "one denial denies the request.",
     )
-    deny.add_argument("name", type=object_name, metavar="NAME")
+    deny.add_argument(
+        "name", type=decision_target, metavar="NAME", help="a request, or schedule/NAME"
+    )
     deny.add_argument(
         "--reason",
         required=True,
@@ -338,6 +371,18 @@ def build_parser() -> argparse.ArgumentParser:
         text=_text,
         wait_flags=_wait_flags,
     )
+    add_schedule_parser(
+        sub,
+        common,
+        types={
+            "name": object_name,
+            "vm": vm_name,
+            "port": port,
+            "prefix": source_prefix,
+            "duration": duration,
+            "text": _text(MAX_JUSTIFICATION, "the reason"),
+        },
+    )
     return parser
 
 
@@ -368,7 +413,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Invocation:
     return Invocation(connection=connection, options=_options(args))
 
 
-def _options(args: argparse.Namespace) -> Options:
+def _options(args: argparse.Namespace) -> Options:  # noqa: PLR0911 - one command each
     command: str = args.command
     chained = chain_arguments.options_from(args, default_wait=DEFAULT_WAIT)
     if chained is not None:
@@ -387,11 +432,15 @@ def _options(args: argparse.Namespace) -> Options:
             emergency=args.emergency,
         )
     if command in ("approve", "deny"):
+        scheduled = schedule_target(args.name)
         return DecisionOptions(
-            name=args.name,
+            name=scheduled or args.name,
             decision=APPROVED if command == "approve" else DENIED,
             reason=args.reason or "",
+            schedule=scheduled is not None,
         )
+    if command == "schedule":
+        return schedule_options(args)
     if command == "revoke":
         return RevokeOptions(name=args.name, wait=args.wait, timeout=args.timeout or DEFAULT_WAIT)
     if command == "list":

@@ -257,6 +257,58 @@ class Cluster:
                 )
         return list(found.get("items") or [])
 
+    # -- any of our kinds (JitAccessSchedules) --------------------------------------------
+
+    def create_object(self, plural: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        with self._calling():
+            created: dict[str, Any] = self._custom.create_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, plural, dict(body), _request_timeout=TIMEOUT
+            )
+        return created
+
+    def get_object(self, plural: str, name: str, *, status: bool = False) -> dict[str, Any] | None:
+        """The object (through its status subresource with ``status``), or None if absent."""
+        call = (
+            self._custom.get_namespaced_custom_object_status
+            if status
+            else self._custom.get_namespaced_custom_object
+        )
+        try:
+            with self._calling():
+                found: dict[str, Any] = call(
+                    GROUP, VERSION, self.namespace, plural, name, _request_timeout=TIMEOUT
+                )
+        except CliError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return found
+
+    def merge_patch(self, plural: str, name: str, patch: Mapping[str, Any]) -> None:
+        with self._calling():
+            self._custom.patch_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, plural, name, dict(patch), _request_timeout=TIMEOUT
+            )
+
+    def patch_object_status(
+        self, plural: str, name: str, operations: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """A JSON patch (RFC 6902) on the status subresource."""
+        with self._calling():
+            self._custom.patch_namespaced_custom_object_status(
+                GROUP,
+                VERSION,
+                self.namespace,
+                plural,
+                name,
+                [dict(op) for op in operations],
+                _content_type=JSON_PATCH,
+                _request_timeout=TIMEOUT,
+            )
+
+    def list_objects(self, plural: str, *, all_namespaces: bool) -> list[dict[str, Any]]:
+        return self._list(plural, all_namespaces=all_namespaces)
+
     # -- Events ---------------------------------------------------------------------------
 
     def events(self, name: str) -> list[EventLine]:

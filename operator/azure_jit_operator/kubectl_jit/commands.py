@@ -41,6 +41,7 @@ from azure_jit_operator.kubectl_jit.output import (
     format_ports,
     list_table,
 )
+from azure_jit_operator.kubectl_jit.schedules import record_schedule_decision
 
 OK = 0
 FAILED_PHASES = ("Denied", "Failed", "Expired", "Revoked")
@@ -165,6 +166,8 @@ def wait_until_settled(
 
 
 def run_decision(cluster: Cluster, options: DecisionOptions, *, io: Console) -> int:
+    if options.schedule:
+        return _schedule_decision(cluster, options, io=io)
     user = record_decision(
         cluster, options.name, decision=options.decision, reason=options.reason, now=io.now
     )
@@ -178,6 +181,25 @@ def run_decision(cluster: Cluster, options: DecisionOptions, *, io: Console) -> 
     else:
         io.say(f"jitaccessrequest/{name} denied by {user}: {options.reason}")
         io.say(f"the operator marks it Denied; nothing is opened: kubectl jit status {name}")
+    return OK
+
+
+def _schedule_decision(cluster: Cluster, options: DecisionOptions, *, io: Console) -> int:
+    name = options.name
+    user, generation = record_schedule_decision(
+        cluster, name, decision=options.decision, reason=options.reason, now=io.now
+    )
+    if options.decision == APPROVED:
+        io.say(f"jitaccessschedule/{name} (generation {generation}) approved by {user}")
+        io.say(
+            "its windows open without further approval once the JitPolicy's required "
+            "approvals are in, until its spec changes: kubectl jit schedule list"
+        )
+    else:
+        io.say(
+            f"jitaccessschedule/{name} (generation {generation}) denied by {user}: {options.reason}"
+        )
+        io.say("no window of this generation opens")
     return OK
 
 

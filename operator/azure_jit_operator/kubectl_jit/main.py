@@ -31,6 +31,12 @@ from azure_jit_operator.kubectl_jit.commands import (
     wait_until_settled,
 )
 from azure_jit_operator.kubectl_jit.myip import DetectionError, detect_public_ip
+from azure_jit_operator.kubectl_jit.schedule_arguments import (
+    ScheduleCreateOptions,
+    ScheduleListOptions,
+    ScheduleSuspendOptions,
+)
+from azure_jit_operator.kubectl_jit.schedules import run_schedule
 
 INTERRUPTED = 130
 
@@ -70,7 +76,10 @@ def _dispatch(  # noqa: PLR0911 - one command each
     | ListOptions
     | StatusOptions
     | ExtendOptions
-    | ReviewOptions,
+    | ReviewOptions
+    | ScheduleCreateOptions
+    | ScheduleListOptions
+    | ScheduleSuspendOptions,
     *,
     source: str,
     io: Console,
@@ -92,4 +101,6 @@ def _dispatch(  # noqa: PLR0911 - one command each
         )
     if isinstance(options, ReviewOptions):
         return run_review(cluster, options, now=io.now, say=io.say)
+    if isinstance(options, ScheduleCreateOptions | ScheduleListOptions | ScheduleSuspendOptions):
+        return run_schedule(cluster, options, say=io.say, now=io.now())
     return run_status(cluster, options, io=io)

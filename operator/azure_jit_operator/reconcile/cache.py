@@ -51,6 +51,11 @@ class Cache:
         # Who governs which Azure policy / VM port: key -> {(rank, created, "ns/name")}.
         self._governance: dict[str, set[tuple[int, str, str]]] = {}
         self._governs: dict[tuple[str, str], list[tuple[str, tuple[int, str, str]]]] = {}
+        # JitAccessSchedules (whole objects: their status holds the approvals the judge
+        # reads) and the requests each one controls.
+        self.schedules: dict[tuple[str, str], ObjectView] = {}
+        self._owned: dict[tuple[str, str], set[RequestKey]] = {}
+        self._schedule_versions: dict[tuple[str, str], int] = {}
 
     def clear(self) -> None:
         self.requests.clear()
@@ -63,6 +68,9 @@ class Cache:
         self.policy_objects.clear()
         self._governance.clear()
         self._governs.clear()
+        self.schedules.clear()
+        self._owned.clear()
+        self._schedule_versions.clear()
 
     # -- requests --------------------------------------------------------------------
 
@@ -97,6 +105,9 @@ class Cache:
         self._versions[key] = version
         policy = str(obj.spec.get("policyName", ""))
         self._by_policy.setdefault((obj.namespace, policy), set()).add(key)
+        owner = _schedule_of(obj)
+        if owner is not None:
+            self._owned.setdefault(owner, set()).add(key)
         extends = obj.spec.get("extends")
         if isinstance(extends, str) and extends:
             self._extensions.setdefault((obj.namespace, extends), set()).add(key)
@@ -108,6 +119,11 @@ class Cache:
         self._versions.pop(key, None)
         self._unplace(key)
         if tracked is not None:
+            owner = _schedule_of(tracked.obj)
+            owned = self._owned.get(owner, set()) if owner is not None else set()
+            owned.discard(key)
+            if owner is not None and not owned:
+                self._owned.pop(owner, None)
             policy = (tracked.obj.namespace, str(tracked.obj.spec.get("policyName", "")))
             members = self._by_policy.get(policy)
             if members is not None:
@@ -228,6 +244,44 @@ class Cache:
     def policy(self, namespace: str, name: str) -> PolicyView | None:
         return self.policies.get((namespace, name))
 
+    # -- schedules -------------------------------------------------------------------
+
+    def put_schedule(self, body: Mapping[str, Any]) -> ObjectView | None:
+        """Take a schedule from a LIST or a watch event; None when older than the known one."""
+        obj = ObjectView.decode("JitAccessSchedule", body)
+        key = (obj.namespace, obj.name)
+        known = self.schedules.get(key)
+        version = _version(body)
+        if (
+            known is not None
+            and known.uid == obj.uid
+            and version
+            and version < self._schedule_versions.get(key, 0)
+        ):
+            return None
+        self.schedules[key] = obj
+        self._schedule_versions[key] = version
+        return obj
+
+    def remove_schedule(self, namespace: str, name: str) -> None:
+        self.schedules.pop((namespace, name), None)
+        self._schedule_versions.pop((namespace, name), None)
+
+    def schedule(self, namespace: str, name: str) -> ObjectView | None:
+        return self.schedules.get((namespace, name))
+
+    def owned_by(self, namespace: str, schedule: str) -> list[Tracked]:
+        """The requests the schedule controls, oldest first."""
+        keys = self._owned.get((namespace, schedule), ())
+        found = [self.requests[k] for k in keys if k in self.requests]
+        return sorted(found, key=lambda t: (t.obj.created, t.obj.name))
+
 
 def _finalizers(body: Mapping[str, Any]) -> list[str]:
     return list((body.get("metadata") or {}).get("finalizers") or ())
+
+
+def _schedule_of(obj: ObjectView) -> tuple[str, str] | None:
+    if obj.controller is not None and obj.controller[0] == "JitAccessSchedule":
+        return obj.namespace, obj.controller[1]
+    return None

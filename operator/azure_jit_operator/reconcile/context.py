@@ -65,6 +65,11 @@ def request_queue_key(namespace: str, name: str) -> QueueKey:
     return ("request", namespace, name)
 
 
+def schedule_queue_key(namespace: str, name: str) -> QueueKey:
+    """("schedule", namespace, name): a JitAccessSchedule's windows and history."""
+    return ("schedule", namespace, name)
+
+
 @dataclass(slots=True)
 class Context:
     rt: Runtime

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure_jit_operator.domain.lifecycle import Phase
-from azure_jit_operator.kube.api import POLICIES, REQUESTS
+from azure_jit_operator.kube.api import POLICIES, REQUESTS, SCHEDULES
 from azure_jit_operator.reconcile.approval_notifier import ApprovalNotifier
 from azure_jit_operator.reconcile.cache import Cache
 from azure_jit_operator.reconcile.context import (
@@ -29,6 +29,7 @@ from azure_jit_operator.reconcile.context import (
     close_queue_key,
     policy_queue_key,
     request_queue_key,
+    schedule_queue_key,
 )
 from azure_jit_operator.reconcile.objects import ObjectView
 from azure_jit_operator.reconcile.open_ports import OpenPorts
@@ -36,6 +37,7 @@ from azure_jit_operator.reconcile.policy_reconcile import PolicyReconciler
 from azure_jit_operator.reconcile.policy_views import governance_holders, policy_view
 from azure_jit_operator.reconcile.request_reconcile import RequestReconciler
 from azure_jit_operator.reconcile.runtime import Runtime
+from azure_jit_operator.reconcile.schedule_reconcile import ScheduleReconciler
 from azure_jit_operator.reconcile.tracked import Tracked
 from azure_jit_operator.reconcile.vm_reconcile import StillOpenError, VmReconciler
 from azure_jit_operator.reconcile.work_queue import Backoff, RetryLater, WorkQueue
@@ -76,6 +78,7 @@ class Controller:
         self._requests = RequestReconciler(self.ctx)
         self._vms = VmReconciler(self.ctx)
         self._policies = PolicyReconciler(rt, self.cache)
+        self._schedules = ScheduleReconciler(rt, self.cache)
         self._workers = workers
         self._running: asyncio.Task[None] | None = None
         self._active = False
@@ -140,6 +143,7 @@ class Controller:
         self._policies.forget()
         self.notifier.clear()
         self.ctx.awaiting.clear()
+        self._schedules.forget()
 
     async def stop(self) -> None:
         self._active = False
@@ -173,6 +177,11 @@ class Controller:
             for body in page:
                 obj = self._put_policy(body)
                 self.queue.add(policy_queue_key(obj.namespace, obj.name))
+        async for page in self.rt.kube.list_pages(SCHEDULES, namespaces=namespaces):
+            for body in page:
+                schedule = self.cache.put_schedule(body)
+                if schedule is not None:
+                    self.queue.add(schedule_queue_key(schedule.namespace, schedule.name))
         listed = 0
         now = self.rt.clock.now()
         async for page in self.rt.kube.list_pages(REQUESTS, namespaces=namespaces):
@@ -200,6 +209,8 @@ class Controller:
             return await self._policies.reconcile((namespace, name))
         if kind == "request":
             return await self._requests.reconcile((namespace, name))
+        if kind == "schedule":
+            return await self._schedules.reconcile((namespace, name))
         if kind == "vm":
             return await self._vms.reconcile((namespace, name))
         try:
@@ -231,10 +242,40 @@ class Controller:
                 self.ctx.awaiting.forget(tracked.ref)
                 self.queue.discard(request_queue_key(*key))
                 self.notifier.forget(key, tracked.obj.uid)
+            self._wake_schedule_of(body)
             return
         tracked = self.cache.put_request(body, now=self.rt.clock.now())
         if tracked is not None:
             self.ctx.enqueue(tracked)
+        self._wake_schedule_of(body)
+
+    def _wake_schedule_of(self, body: Mapping[str, Any]) -> None:
+        """A window's request changed (or went): its schedule updates its active list and
+        history."""
+        meta = body.get("metadata") or {}
+        for owner in meta.get("ownerReferences") or ():
+            if owner.get("controller") is True and owner.get("kind") == "JitAccessSchedule":
+                namespace = str(meta.get("namespace", ""))
+                if (namespace, str(owner.get("name"))) in self.cache.schedules:
+                    self.queue.add(schedule_queue_key(namespace, str(owner.get("name"))))
+
+    def schedule_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        if not self._active:
+            return
+        self._ensure_workers(from_kopf=True)
+        meta = body.get("metadata") or {}
+        namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+        if event_type == "DELETED":
+            self.cache.remove_schedule(namespace, name)
+            self.queue.discard(schedule_queue_key(namespace, name))
+            self._schedules.forget((namespace, name))
+            return
+        if self.cache.put_schedule(body) is not None:
+            self.queue.add(schedule_queue_key(namespace, name))
+            # Its requests' approval follows the schedule's: judge the waiting ones again.
+            for tracked in self.cache.owned_by(namespace, name):
+                if not tracked.status.phase.is_terminal:
+                    self.ctx.enqueue(tracked)
 
     def policy_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         if not self._active:
@@ -253,6 +294,10 @@ class Controller:
         for tracked in self.cache.waiting_on_policy(namespace, name):
             if not tracked.status.phase.is_terminal:
                 self.ctx.enqueue(tracked)
+        for schedule in list(self.cache.schedules.values()):
+            template = schedule.spec.get("requestTemplate") or {}
+            if schedule.namespace == namespace and template.get("policyName") == name:
+                self.queue.add(schedule_queue_key(namespace, schedule.name))
 
     def _put_policy(self, body: Mapping[str, Any]) -> ObjectView:
         return self.cache.put_policy(body, policy_view(body), governance_holders(body))

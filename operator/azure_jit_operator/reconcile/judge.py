@@ -21,6 +21,7 @@ from azure_jit_operator.domain.specs import (
     parse_request_spec,
 )
 from azure_jit_operator.reconcile.objects import ObjectView
+from azure_jit_operator.reconcile.schedule_approval import ScheduleLookup, approval_from_schedule
 from azure_jit_operator.reconcile.tracked import Binding
 
 POLICY_GRACE = timedelta(seconds=30)  # a request may arrive just before its policy
@@ -131,6 +132,8 @@ def _approval(  # noqa: PLR0911 - one outcome per approval rule
     *,
     webhooks: str,
     now: datetime,
+    schedules: ScheduleLookup | None = None,
+    operator_user: str = "",
 ) -> tuple[Condition, ...] | Denied | Wait:
     """The Approved condition(s) a request opens with, or why it may not open (yet)."""
     assert policy.spec is not None
@@ -151,6 +154,17 @@ def _approval(  # noqa: PLR0911 - one outcome per approval rule
                 "admission webhooks (AZURE_JIT_WEBHOOKS=managed or external; deploy/components)",
                 policy.name,
             )
+        if schedules is not None:
+            # A window's request carries its JitAccessSchedule's approval (approved once).
+            by_schedule = approval_from_schedule(
+                obj,
+                spec,
+                policy.spec.approval,
+                schedules=schedules,
+                operator_user=operator_user,
+            )
+            if by_schedule is not None:
+                return (by_schedule,)
         verdict = approval_verdict(
             policy.spec.approval,
             requester=spec.requester,
@@ -190,6 +204,8 @@ def judge(  # noqa: PLR0911 - one verdict per rule, in the order a person checks
     webhooks: str,
     now: datetime,
     chains: ChainLookup = NO_CHAINS,
+    schedules: ScheduleLookup | None = None,
+    operator_user: str = "",
 ) -> Verdict:
     try:
         spec = parse_request_spec(obj.spec)
@@ -218,7 +234,16 @@ def judge(  # noqa: PLR0911 - one verdict per rule, in the order a person checks
     link = _extension(spec, obj, policy, chains, now=now)
     if not isinstance(link, Link | None):
         return link
-    approval = _approval(spec, obj, policy, live_status, webhooks=webhooks, now=now)
+    approval = _approval(
+        spec,
+        obj,
+        policy,
+        live_status,
+        webhooks=webhooks,
+        now=now,
+        schedules=schedules,
+        operator_user=operator_user,
+    )
     if not isinstance(approval, tuple):
         return approval
     if not finalized:

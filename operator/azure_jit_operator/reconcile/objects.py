@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from azure_jit_operator.domain.timestamps import parse_timestamp
-from azure_jit_operator.kube.api import POLICIES, REQUESTS, ObjectRef
+from azure_jit_operator.kube.api import POLICIES, REQUESTS, SCHEDULES, ObjectRef
 from azure_jit_operator.kube.events import ObjectIdentity
 
 API_VERSION = "azurejit.dev/v1alpha1"
+PLURALS = {"JitPolicy": POLICIES, "JitAccessRequest": REQUESTS, "JitAccessSchedule": SCHEDULES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,9 @@ class ObjectView:
     status: Mapping[str, Any]
     deleting: bool = False
     annotations: Mapping[str, str] = field(default_factory=dict)
+    # The controlling owner's (kind, name, uid), e.g. the JitAccessSchedule of a window's
+    # request.
+    controller: tuple[str, str, str] | None = None
 
     @classmethod
     def decode(cls, kind: str, body: Mapping[str, Any]) -> ObjectView:
@@ -41,6 +45,7 @@ class ObjectView:
             status=dict(body.get("status") or {}),
             deleting=bool(meta.get("deletionTimestamp")),
             annotations=dict(meta.get("annotations") or {}),
+            controller=_controller(meta),
         )
 
     @property
@@ -49,8 +54,14 @@ class ObjectView:
 
     @property
     def ref(self) -> ObjectRef:
-        plural = POLICIES if self.kind == "JitPolicy" else REQUESTS
-        return ObjectRef(plural, self.namespace, self.name)
+        return ObjectRef(PLURALS.get(self.kind, REQUESTS), self.namespace, self.name)
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+
+def _controller(meta: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    for owner in meta.get("ownerReferences") or ():
+        if isinstance(owner, Mapping) and owner.get("controller") is True:
+            return str(owner.get("kind", "")), str(owner.get("name", "")), str(owner.get("uid"))
+    return None

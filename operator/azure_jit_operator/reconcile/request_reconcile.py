@@ -55,6 +55,8 @@ class RequestReconciler:
             webhooks=rt.settings.webhooks,
             now=now,
             chains=self.ctx.cache,
+            schedules=self.ctx.cache.schedule,
+            operator_user=rt.username,
         )
         if isinstance(verdict, Denied):
             tracked.binding = None

@@ -725,6 +725,8 @@ class _Pass:
                 webhooks=self.rt.settings.webhooks,
                 now=now,
                 chains=self.ctx.cache,
+                schedules=self.ctx.cache.schedule,
+                operator_user=self.rt.username,
             )
             if not isinstance(verdict, Ready) or verdict.binding.vm_id.lower() != self.vm_id:
                 tracked.binding = None  # back to its own reconcile, which says why

@@ -59,14 +59,21 @@ fi
 cleanup() { if [[ -n "$policy_added" ]]; then "${SUDO[@]}" rm -f /usr/sbin/policy-rc.d; fi; }
 trap cleanup EXIT
 
+# Two test workers may get here at once: one installs, the other waits and finds it done.
+exec 9>"${TMPDIR:-/tmp}/azure-jit-operator-prometheus-install.lock"
+flock 9
+if have_both /usr/bin; then
+  echo /usr/bin
+  exit 0
+fi
 install() {
   "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -q --no-install-recommends prometheus >&2
+    apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends prometheus >&2
 }
 log "installing Debian's prometheus package (prometheus, promtool)"
 if ! install; then
   log "apt-get install failed; refreshing the package lists and trying once more"
-  "${SUDO[@]}" apt-get update -q >&2
+  "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 update -q >&2
   install
 fi
 have_both /usr/bin || { log "installed, but /usr/bin lacks prometheus or promtool"; exit 1; }

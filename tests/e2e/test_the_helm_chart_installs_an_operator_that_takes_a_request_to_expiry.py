@@ -68,7 +68,13 @@ def install_chart(plane: ControlPlane, helm: Path) -> list[Manifest]:
     rendered = template(helm, values=VALUES, include_crds=True)
     crds = [o for o in rendered if o["kind"] == "CustomResourceDefinition"]
     others = [o for o in rendered if o["kind"] != "CustomResourceDefinition"]
-    assert len(crds) == 4, [o["metadata"]["name"] for o in crds]
+    assert sorted(o["metadata"]["name"] for o in crds) == [
+        "clusterkopfpeerings.kopf.dev",
+        "jitaccessrequests.azurejit.dev",
+        "jitaccessschedules.azurejit.dev",
+        "jitpolicies.azurejit.dev",
+        "kopfpeerings.kopf.dev",
+    ]
     apply_server_side(plane, crds)
     for crd in crds:
         established = plane.kubectl(

@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from .approvals import APPROVED, DENIED, ApprovalRecord, Requester
+from .conditions import Condition
 from .lifecycle import Phase
 from .request_status import RequestStatus
 from .timestamps import format_timestamp
@@ -180,6 +181,10 @@ def never_written(status: RequestStatus) -> bool:
     return not status.conditions
 
 
+# The Approved reason of a window request that carries its schedule's approval.
+SCHEDULE_APPROVAL = "ApprovedWithSchedule"
+
+
 def transition_records(
     before: RequestStatus,
     after: RequestStatus,
@@ -210,6 +215,21 @@ def transition_records(
                 f"requested under JitPolicy {facts.policy!r}",
             )
         )
+    scheduled = _schedule_approval(after)
+    if scheduled is not None and _schedule_approval(before) is None:
+        # A window of a JitAccessSchedule: approved once, on the schedule, by its approvers.
+        records.append(
+            AuditRecord(
+                Action.APPROVED,
+                Outcome.SUCCESS,
+                Actor.operator(operator),
+                facts,
+                now,
+                scheduled.reason,
+                scheduled.message,
+                discriminator="schedule",
+            )
+        )
     entered = after.phase != before.phase and after.phase in _PHASE_ACTIONS
     if entered and not (after.phase is Phase.DENIED and after.reason == _APPROVER_DENIAL):
         action, outcome = _PHASE_ACTIONS[after.phase]
@@ -219,6 +239,11 @@ def transition_records(
             )
         )
     return records
+
+
+def _schedule_approval(status: RequestStatus) -> Condition | None:
+    found = next((c for c in status.conditions if c.type == "Approved"), None)
+    return found if found is not None and found.reason == SCHEDULE_APPROVAL else None
 
 
 def decision_records(

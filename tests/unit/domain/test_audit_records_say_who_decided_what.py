@@ -236,3 +236,22 @@ def test_each_record_is_one_json_line_on_the_audit_logger_whatever_else_is_confi
     assert [json.loads(line)["action"] for line in lines] == ["requested", "approved"]
     assert json.loads(lines[0])["justification"] == "INC-4711 <!channel> debugging"
     assert elsewhere.getvalue() == "", "audit lines are not repeated in the other format"
+
+
+def test_a_schedule_window_carrying_its_schedules_approval_is_recorded_approved_once() -> None:
+    approved = Condition(
+        "Approved",
+        "True",
+        "ApprovedWithSchedule",
+        "approved with JitAccessSchedule nightly (generation 2), approved by bob",
+    )
+    pending = replace(PENDING, conditions=(*PENDING.conditions, approved))
+    records = transition_records(NEW, pending, facts=FACTS, operator=OPERATOR, now=T0)
+    assert [(r.action, r.reason) for r in records] == [
+        (Action.REQUESTED, "Requested"),
+        (Action.APPROVED, "ApprovedWithSchedule"),
+    ]
+    assert records[1].message.endswith("approved by bob")
+    assert schema_errors(records[1].to_dict()) == []
+    again = transition_records(pending, pending, facts=FACTS, operator=OPERATOR, now=T0)
+    assert again == []

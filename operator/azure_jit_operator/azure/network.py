@@ -141,7 +141,7 @@ class NetworkAccess:
         except Exception as exc:
             raise classify(exc) from exc
         rules = (body.get("properties") or {}).get("securityRules") or []
-        return [_rule_view(nsg_id, rule) for rule in rules]
+        return [rule_view(nsg_id, rule) for rule in rules]
 
     async def delete_rule(self, nsg_id: str, rule_name: str) -> None:
         """Delete one rule and wait for the long-running operation; gone already is done."""
@@ -160,7 +160,8 @@ def _rest(model: Any) -> Mapping[str, Any]:
     return model.as_dict() if hasattr(model, "as_dict") else dict(model)
 
 
-def _rule_view(nsg_id: str, rule: Mapping[str, Any]) -> SecurityRuleView:
+def rule_view(nsg_id: str, rule: Mapping[str, Any]) -> SecurityRuleView:
+    """An ARM security rule (REST shape) as the operator reads it."""
     props = rule.get("properties", {})
 
     def many(single: str, plural: str) -> tuple[str, ...]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
+from azure_jit_operator.azure.network import rule_view as adapter_rule_view
 from azure_jit_operator.domain.nsg import NicGuards, SecurityRuleView, VmNetwork
 
 SUBNET_NSG = (
@@ -75,26 +73,5 @@ def network(
     )
 
 
-def rule_view(nsg_id: str, body: Mapping[str, Any]) -> SecurityRuleView:
-    """An ARM security rule (REST shape) as the operator's network adapter reads it."""
-    props = body.get("properties", {})
-
-    def many(single: str, plural: str) -> tuple[str, ...]:
-        values = list(props.get(plural) or ())
-        if props.get(single):
-            values.append(props[single])
-        return tuple(str(v) for v in values)
-
-    return SecurityRuleView(
-        nsg_id=nsg_id,
-        name=str(body.get("name", "")),
-        access=str(props.get("access", "")),
-        direction=str(props.get("direction", "")),
-        sources=many("sourceAddressPrefix", "sourceAddressPrefixes"),
-        destinations=many("destinationAddressPrefix", "destinationAddressPrefixes"),
-        destination_ports=many("destinationPortRange", "destinationPortRanges"),
-        description=str(props.get("description") or ""),
-        priority=int(props.get("priority") or 0),
-        protocol=str(props.get("protocol") or "*"),
-        source_ports=many("sourcePortRange", "sourcePortRanges") or ("*",),
-    )
+# An ARM security rule (REST shape) as the operator's network adapter reads it.
+rule_view = adapter_rule_view

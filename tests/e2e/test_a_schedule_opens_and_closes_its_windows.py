@@ -18,6 +18,7 @@ from azure_jit_operator.clock import Clock
 from azure_jit_operator.domain.timestamps import format_timestamp
 from tests.support import admission
 from tests.support.approvals import USERS, manual_policy, rbac, user_subject, webhooks_world
+from tests.support.audit import AuditLog, schema_errors
 from tests.support.controlplane import ControlPlane
 from tests.support.emulator import EmulatorEndpoint
 from tests.support.kube_users import kube_user, subject_for
@@ -331,12 +332,19 @@ def test_a_schedule_under_a_manual_policy_is_approved_once_for_all_its_windows(
     code, out = approve_schedule(world, "dave")
     assert code != 0
     assert "dave may not approve schedules under JitPolicy 'web-admins'" in out
-    assert approve_schedule(world, "bob")[0] == 0
-    wait_for(
-        lambda: (c := ready(world)) and c["status"] == "True",
-        timeout=30,
-        what="the approved schedule to be Ready",
-    )
+    with AuditLog() as log:
+        assert approve_schedule(world, "bob")[0] == 0
+        wait_for(
+            lambda: (c := ready(world)) and c["status"] == "True",
+            timeout=30,
+            what="the approved schedule to be Ready",
+        )
+        [approved] = wait_for(
+            lambda: log.about(SCHEDULE) or None, timeout=30, what="the schedule's audit record"
+        )
+    assert schema_errors(approved) == []
+    assert (approved["action"], approved["object"]["kind"]) == ("approved", "JitAccessSchedule")
+    assert approved["details"]["approvers"] == ["bob"]
     start_1 = next_window(world)
 
     # A request of alice's own that claims to belong to the schedule gains nothing by it.

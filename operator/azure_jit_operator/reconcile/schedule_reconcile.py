@@ -16,7 +16,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from azure_jit_operator.domain.approvals import ApprovalMode
+from azure_jit_operator.audit import emit
+from azure_jit_operator.domain.approvals import APPROVED, ApprovalMode
+from azure_jit_operator.domain.audit import Action, Actor, AuditRecord, Outcome, RequestFacts
 from azure_jit_operator.domain.conditions import (
     FALSE,
     TRUE,
@@ -98,6 +100,7 @@ class ScheduleReconciler:
             await self._write(obj, _ready(FALSE, "InvalidSpec", str(exc)), event="Warning")
             return None
         gate = self._gate(obj, spec)
+        recorded_generation = obj.status.get("approvedGeneration")
         since = self._since(obj)
         decision = decide(spec, since=since, now=now)
         handled: datetime | None = None
@@ -105,6 +108,8 @@ class ScheduleReconciler:
             if gate.approved_generation not in (None, obj.status.get("approvedGeneration")):
                 # First, so that the request's judge finds the approval it is created with.
                 obj = await self._confirm_approval(obj, gate)
+                self._audit_approval(obj, spec, gate)
+                recorded_generation = gate.approved_generation
             await self._open(obj, spec, decision.open, now=now)
             handled = decision.open.start
         elif gate.open and decision.skipped is not None:
@@ -134,6 +139,8 @@ class ScheduleReconciler:
             status["approvedGeneration"] = gate.approved_generation
             status["approvedSpecHash"] = gate.approved_digest
         await self._write(obj, gate.ready, approval=gate.approval, extra=status)
+        if gate.approved_generation not in (None, recorded_generation):
+            self._audit_approval(obj, spec, gate)
         if not gate.open and gate.ready.reason == "PolicyNotFound":
             return min(now + POLICY_RECHECK, decision.next_start)
         # Approvals, policy and spec changes arrive through the watch; a closed gate still
@@ -283,6 +290,46 @@ class ScheduleReconciler:
         await self.rt.kube.patch_status(obj.ref, approved)
         self._remember(obj, approved)
         return replace(obj, status={**obj.status, **approved})
+
+    def _audit_approval(self, obj: ObjectView, spec: ScheduleSpec, gate: _Gate) -> None:
+        """The schedule's approval for a generation, once, right after the status write that
+        records it (approvedGeneration): its windows open on it without approvals of their own."""
+        generation = gate.approved_generation
+        approvers = sorted(
+            {
+                a.record.user
+                for a in parse_schedule_approvals(obj.status.get("approvals"))
+                if a.generation == generation and a.record.decision == APPROVED
+            }
+        )
+        template = spec.request
+        facts = RequestFacts(
+            namespace=obj.namespace,
+            name=obj.name,
+            uid=obj.uid,
+            policy=template.policy_name,
+            virtual_machine=template.virtual_machine,
+            ports=tuple((p.number, p.source_prefix.text) for p in template.ports),
+            duration=format_kube_duration(spec.duration),
+            justification=template.justification,
+            requester=spec.requester,
+            kind="JitAccessSchedule",
+        )
+        emit(
+            AuditRecord(
+                Action.APPROVED,
+                Outcome.SUCCESS,
+                Actor.operator(self.rt.username),
+                facts,
+                self.rt.clock.now(),
+                "ScheduleApproved",
+                f"JitAccessSchedule {obj.name} (generation {generation}) approved by "
+                f"{', '.join(approvers) or 'its approvers'}: its windows open without "
+                "further approval until its spec changes",
+                discriminator=f"generation-{generation}",
+                details={"generation": int(generation or 0), "approvers": approvers},
+            )
+        )
 
     async def _trim_history(self, spec: ScheduleSpec, owned: list[Tracked]) -> None:
         """Delete the oldest finished requests beyond the history limits."""

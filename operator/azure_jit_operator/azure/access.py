@@ -28,9 +28,12 @@ class AzureAccess:
         self._vm_networks: dict[str, tuple[VmNetwork, datetime]] = {}
         self._resolving: dict[str, asyncio.Future[VmNetwork]] = {}
         # The last read of each NSG, and reads in flight that routine checks may share.
-        # (rules, read at, write epoch at its start): shared only while no write happened.
-        self._nsg_reads: dict[str, tuple[list[SecurityRuleView], datetime, int]] = {}
-        self._nsg_reading: dict[str, tuple[asyncio.Future[list[SecurityRuleView]], int]] = {}
+        # (rules, read at, (all writes, policy writes) at its start): shared while no write
+        # a reader minds happened since.
+        self._nsg_reads: dict[str, tuple[list[SecurityRuleView], datetime, tuple[int, int]]] = {}
+        self._nsg_reading: dict[
+            str, tuple[asyncio.Future[list[SecurityRuleView]], tuple[int, int]]
+        ] = {}
 
     async def vm_network(self, vm_id: str, *, now: datetime) -> VmNetwork:
         """The VM's NSGs and addresses, cached; concurrent callers for one VM (requests for
@@ -54,35 +57,56 @@ class AzureAccess:
             self._vm_networks[key] = (done.result(), at)
 
     async def nsg_rules(
-        self, nsg_id: str, *, now: datetime, max_age: timedelta = timedelta(0)
+        self,
+        nsg_id: str,
+        *,
+        now: datetime,
+        max_age: timedelta = timedelta(0),
+        deny_rules_only: bool = False,
     ) -> list[SecurityRuleView]:
         """The NSG's rules. ``max_age`` zero (closes, confirms, revokes): a read that starts
         now. Otherwise (routine checks: a VM's verification, a policy's exposure check in
         the same drift interval) a read at most that old, or one in flight, is shared, so
-        each NSG is read once per interval however many checks look at it."""
+        each NSG is read once per interval however many checks look at it, provided no
+        write of these clients overlapped or followed it; ``deny_rules_only`` (the exposure
+        check, which leaves JIT's allow rules out) minds only the writes of JIT policies."""
         key = nsg_id.lower()
-        epoch = self.clients.writes.value
+        epoch = self._epoch(deny_rules_only=deny_rules_only)
         if max_age > timedelta(0):
             last = self._nsg_reads.get(key)
-            if last is not None and now - last[1] <= max_age and last[2] == epoch:
+            if last is not None and now - last[1] <= max_age and self._same(last[2], epoch):
                 return last[0]
             pending = self._nsg_reading.get(key)
-            if pending is not None and pending[1] == epoch:
+            if pending is not None and self._same(pending[1], epoch):
                 return await asyncio.shield(pending[0])
+        stamp = (self.clients.writes.value, self.clients.writes.policies)
         read = asyncio.ensure_future(self.network.rules(nsg_id))
-        self._nsg_reading[key] = (read, epoch)
-        read.add_done_callback(lambda done: self._nsg_read(key, done, now, epoch))
+        self._nsg_reading[key] = (read, stamp)
+        read.add_done_callback(lambda done: self._nsg_read(key, done, now, stamp))
         return await asyncio.shield(read)
 
+    def _epoch(self, *, deny_rules_only: bool) -> tuple[int | None, int]:
+        writes = self.clients.writes
+        return (None if deny_rules_only else writes.value, writes.policies)
+
+    @staticmethod
+    def _same(stamp: tuple[int, int], epoch: tuple[int | None, int]) -> bool:
+        """Whether a read stamped ``stamp`` saw every write ``epoch`` minds."""
+        return stamp[1] == epoch[1] and (epoch[0] is None or stamp[0] == epoch[0])
+
     def _nsg_read(
-        self, key: str, done: asyncio.Future[list[SecurityRuleView]], at: datetime, epoch: int
+        self,
+        key: str,
+        done: asyncio.Future[list[SecurityRuleView]],
+        at: datetime,
+        stamp: tuple[int, int],
     ) -> None:
         if (pending := self._nsg_reading.get(key)) is not None and pending[0] is done:
             del self._nsg_reading[key]
         if not done.cancelled() and done.exception() is None:
             last = self._nsg_reads.get(key)
             if last is None or last[1] <= at:
-                self._nsg_reads[key] = (done.result(), at, epoch)
+                self._nsg_reads[key] = (done.result(), at, stamp)
 
     async def close(self) -> None:
         for resolving in self._resolving.values():

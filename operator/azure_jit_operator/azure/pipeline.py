@@ -60,13 +60,26 @@ def operation_of(method: str, url: str) -> str:
     return "Other"
 
 
+# The writes that change JIT's deny rules: a JIT policy's PUT or DELETE.
+_POLICY_WRITES = frozenset(
+    {"JitNetworkAccessPolicies_CreateOrUpdate", "JitNetworkAccessPolicies_Delete"}
+)
+
+
 class WriteEpoch:
     """Counts the ARM writes of one identity's clients, at their start and at their end, so
-    that a cached read can tell whether any write (a policy PUT, an initiate, a rule DELETE)
-    overlapped or followed it: such a read is never shared."""
+    that a cached read can tell whether a write overlapped or followed it. ``value`` counts
+    every write (a policy PUT, an initiate, a rule DELETE: allow rules change); ``policies``
+    only the policy writes (deny rules change), which is all an exposure check must see."""
 
     def __init__(self) -> None:
         self.value = 0
+        self.policies = 0
+
+    def bump(self, operation: str) -> None:
+        self.value += 1
+        if operation in _POLICY_WRITES:
+            self.policies += 1
 
 
 class ArmCallObserver(AsyncHTTPPolicy):  # type: ignore[type-arg]
@@ -81,7 +94,7 @@ class ArmCallObserver(AsyncHTTPPolicy):  # type: ignore[type-arg]
         code = "error"
         writing = self._writes is not None and http.method.upper() not in ("GET", "HEAD")
         if writing and self._writes is not None:
-            self._writes.value += 1
+            self._writes.bump(operation)
         try:
             response = await self.next.send(request)
             code = str(response.http_response.status_code)
@@ -105,7 +118,7 @@ class ArmCallObserver(AsyncHTTPPolicy):  # type: ignore[type-arg]
             return response
         finally:
             if writing and self._writes is not None:
-                self._writes.value += 1
+                self._writes.bump(operation)
             AZURE_API_REQUESTS_TOTAL.labels(operation=operation, code=code).inc()
             AZURE_API_DURATION_SECONDS.labels(operation=operation).observe(
                 time.perf_counter() - started

@@ -106,7 +106,12 @@ async def _protections(rt: Runtime, az: AzureAccess, spec: JitPolicySpec) -> lis
     nsg_ids = list({n.lower(): n for net in networks for n in net.nsg_ids}.values())
     rule_lists = await asyncio.gather(
         *(
-            az.nsg_rules(nsg, now=now, max_age=shared_read_age(rt.settings.drift_interval))
+            az.nsg_rules(
+                nsg,
+                now=now,
+                max_age=shared_read_age(rt.settings.drift_interval),
+                deny_rules_only=True,
+            )
             for nsg in nsg_ids
         )
     )

@@ -417,6 +417,7 @@ async def delete_policy(rt: Runtime, obj: ObjectView) -> str:
     """Apply the deletion policy; returns what happened, for the Event."""
     POLICY_LAST_SYNC.remove(obj.namespace, obj.name)  # nothing to keep in sync any more
     forget_exposure(obj.namespace, obj.name)
+    _last_restore.pop((obj.namespace, obj.name), None)
     try:
         spec = parse_policy_spec(obj.spec, name=obj.name)
     except SpecError:
